@@ -1,0 +1,1 @@
+"""Experiments: datasets, configs, runs and paper tables."""

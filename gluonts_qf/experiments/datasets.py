@@ -1,0 +1,56 @@
+"""Loading GluonTS datasets from a local folder or GluonTS's own location."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional, Union
+
+from gluonts.dataset.common import TrainDatasets
+
+DATA_ENV = "GLUONTS_QF_DATA"
+
+
+def find_data_dir(data_dir: Optional[Union[str, Path]] = None) -> Optional[Path]:
+    """The folder holding ``<name>/metadata.json`` datasets, or ``None``.
+
+    Order: the argument, then ``$GLUONTS_QF_DATA``. ``None`` means GluonTS's
+    default location (which downloads when online).
+    """
+    chosen = data_dir if data_dir is not None else os.environ.get(DATA_ENV)
+    return None if chosen in (None, "") else Path(chosen).expanduser()
+
+
+def load_dataset(
+    name: str, data_dir: Optional[Union[str, Path]] = None
+) -> TrainDatasets:
+    """Load a GluonTS repository dataset by name.
+
+    Parameters
+    ----------
+    name
+        A GluonTS dataset name, e.g. ``"m4_hourly"``.
+    data_dir
+        Folder with prepared datasets (``<data_dir>/<name>/metadata.json``);
+        default ``$GLUONTS_QF_DATA``, else GluonTS's own folder.
+
+    Raises
+    ------
+    ValueError
+        If ``data_dir`` is given but does not hold ``name``; the message lists
+        what it does hold.
+    """
+    from gluonts.dataset.repository import get_dataset
+
+    folder = find_data_dir(data_dir)
+    if folder is None:
+        return get_dataset(name)
+    if not (folder / name / "metadata.json").exists():
+        have = sorted(p.parent.name for p in folder.glob("*/metadata.json"))
+        raise ValueError(
+            f"dataset {name!r} not found in {folder} (expected "
+            f"{folder / name / 'metadata.json'}); available there: {have}. "
+            f"Point --data-dir or ${DATA_ENV} at a folder of GluonTS datasets, "
+            "or unset it to download with GluonTS."
+        )
+    return get_dataset(name, path=folder, regenerate=False)

@@ -1,0 +1,31 @@
+"""Shared fixtures: the offline GluonTS datasets in ../shared/data/gluonts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(
+    os.environ.get("GLUONTS_QF_DATA", ROOT.parent / "shared" / "data" / "gluonts")
+)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """Folder of GluonTS datasets; fails (never skips) when it is missing."""
+    if not (DATA_DIR / "m4_hourly" / "metadata.json").exists():
+        pytest.fail(
+            f"offline GluonTS datasets expected in {DATA_DIR} (with "
+            "m4_hourly/metadata.json); set GLUONTS_QF_DATA to their folder."
+        )
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def m4_hourly(data_dir):
+    from gluonts_qf.experiments.datasets import load_dataset
+
+    return load_dataset("m4_hourly", data_dir)
