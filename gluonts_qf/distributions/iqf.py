@@ -5,12 +5,12 @@ Functions without Quantile Crossing for Distribution-free Time Series
 Forecasting", eq. 6-12. The maths lives in :mod:`._iqf_ops`.
 """
 
-from __future__ import annotations
 
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from gluonts.core.component import validated
+from gluonts.pydantic import pydantic
 from gluonts.torch.distributions import DistributionOutput
 from torch.distributions import Distribution, constraints
 
@@ -166,7 +166,7 @@ class IQFOutput(DistributionOutput):
     def __init__(
         self,
         knot_levels: Sequence[float] = (0.1, 0.5, 0.9),
-        num_pieces: int = 1,
+        num_pieces: pydantic.StrictInt = 1,
         tol: float = 1e-4,
     ) -> None:
         super().__init__()
