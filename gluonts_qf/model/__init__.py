@@ -1,0 +1,1 @@
+"""Forecasting models built on learned quantile functions."""
