@@ -1,0 +1,384 @@
+"""``gluonts-qf``: train, backtest and forecast from the command line.
+
+``gluonts-qf train`` trains an IQF forecaster on a GluonTS dataset, backtests
+it beside baselines trained at the same budget, prints the metrics table and
+saves the predictor, metrics and plots. ``gluonts-qf forecast`` loads a saved
+predictor and writes quantile forecasts to CSV. Run ``gluonts-qf -h``; the
+work itself lives in :mod:`gluonts_qf.experiments.runs`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import dataclasses
+import logging
+import math
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from .experiments import runs
+
+#: ``train`` options that a ``--config`` file may also set (flags win).
+SPEC_OPTIONS = (
+    "dataset",
+    "model",
+    "data_dir",
+    "epochs",
+    "batches_per_epoch",
+    "batch_size",
+    "lr",
+    "seed",
+    "max_series",
+    "baselines",
+)
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(runs.RunSpec)}
+
+
+# -- argument types -------------------------------------------------------
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def level_list(text: str) -> list[float]:
+    """``"0.05,0.5,0.95"`` -> ``[0.05, 0.5, 0.95]``, each strictly inside (0, 1)."""
+    from .evaluation.metrics import check_levels
+
+    try:
+        levels = [float(x) for x in text.split(",") if x.strip()]
+        check_levels(levels)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(
+            "levels must be comma-separated numbers strictly between 0 and 1 "
+            f"(e.g. 0.05,0.5,0.95), got {text!r}"
+        ) from err
+    return list(dict.fromkeys(levels))
+
+
+def baseline_list(text: str) -> list[str]:
+    try:
+        return runs.parse_baselines(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).rstrip(".")) from err
+
+
+def parse_settings(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``["hidden_size=32", "trainer.gradient_clip_val=1"]`` -> estimator and
+    trainer keyword arguments; each value is read with ``yaml.safe_load``."""
+    out: dict[str, dict[str, Any]] = {"estimator": {}, "trainer": {}}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(
+                f"--set expects KEY=VALUE, got {item!r} (e.g. hidden_size=32)."
+            )
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise ValueError(f"--set {item!r}: the value is not valid YAML.") from err
+        if key.startswith("trainer."):
+            out["trainer"][key.removeprefix("trainer.")] = value
+        elif key in runs.RESERVED:
+            raise ValueError(
+                f"--set {key}=... is not allowed; {key} comes from "
+                f"{runs.RESERVED[key]}."
+            )
+        else:
+            out["estimator"][key] = value
+    return out
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """A YAML mapping of ``RunSpec`` fields (``-`` or ``_`` in keys)."""
+    try:
+        values = yaml.safe_load(Path(path).read_text())
+    except OSError as err:
+        raise ValueError(f"cannot read config {path}: {err.strerror}.") from err
+    except yaml.YAMLError as err:
+        raise ValueError(f"config {path} is not valid YAML: {err}") from err
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ValueError(f"config {path} must be a mapping of run settings.")  # noqa: TRY004
+    return {str(k).replace("-", "_"): v for k, v in values.items()}
+
+
+# -- parser ---------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gluonts-qf",
+        description="Learned quantile function forecasters for GluonTS.",
+    )
+    subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train_parser(subs)
+    _add_forecast_parser(subs)
+    return parser
+
+
+def _add_train_parser(subs) -> None:
+    p = subs.add_parser(
+        "train",
+        help="train a model, backtest it beside baselines, save the results",
+        description="Train on a GluonTS dataset, backtest beside baselines trained at "
+        "the same budget (epochs x batches x batch size), print the metrics table "
+        "and save the predictor, metrics and plots. Options given on the command "
+        "line override those of --config.",
+    )
+    d = DEFAULTS
+    add = p.add_argument
+    add("--config", type=Path, metavar="YAML", help="run settings file (keys as below)")
+    _add_data_options(p, required=False)
+    add("--model", choices=runs.MODELS, help=f"model to train (default {d['model']})")
+    add("--epochs", type=positive_int, metavar="N", help=f"default {d['epochs']}")
+    add(
+        "--batches-per-epoch",
+        type=positive_int,
+        metavar="N",
+        help=f"default {d['batches_per_epoch']}",
+    )
+    add(
+        "--batch-size",
+        type=positive_int,
+        metavar="N",
+        help=f"default {d['batch_size']}",
+    )
+    add("--lr", type=positive_float, help=f"learning rate (default {d['lr']})")
+    add("--seed", type=int, help=f"seed set before each model (default {d['seed']})")
+    add(
+        "--baselines",
+        type=baseline_list,
+        metavar="LIST",
+        help=f"comma-separated subset of {','.join(runs.BASELINES)}, "
+        "or 'none' (default seasonal_naive)",
+    )
+    add(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="output folder (default runs/<dataset>-<model>)",
+    )
+    add("--quiet", action="store_true", help="no progress bars or training logs")
+    add(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra estimator argument with a YAML value (e.g. hidden_size=32); "
+        "trainer.KEY=VALUE goes to lightning.Trainer; repeatable",
+    )
+    p.set_defaults(func=run_train, parser=p)
+
+
+def _add_forecast_parser(subs) -> None:
+    p = subs.add_parser(
+        "forecast",
+        help="forecast a dataset's test series with a saved predictor",
+        description="Forecast the last prediction window of each test series (or, "
+        "with --future, the steps after its end) and write quantiles to CSV.",
+    )
+    add = p.add_argument
+    add(
+        "--predictor",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="a saved predictor, or the --out folder of `gluonts-qf train`",
+    )
+    _add_data_options(p, required=True)
+    add(
+        "--levels",
+        type=level_list,
+        default=[0.05, 0.5, 0.95],
+        help="comma-separated quantile levels in (0, 1) (default 0.05,0.5,0.95)",
+    )
+    add("--future", action="store_true", help="forecast after the end of each series")
+    add("--output", type=Path, metavar="CSV", help="CSV file (default standard output)")
+    p.set_defaults(func=run_forecast, parser=p)
+
+
+def _add_data_options(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument(
+        "--dataset",
+        required=required,
+        metavar="NAME",
+        help="GluonTS dataset name, e.g. m4_hourly",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="folder of GluonTS datasets (default $GLUONTS_QF_DATA, "
+        "then GluonTS's own location)",
+    )
+    p.add_argument(
+        "--max-series",
+        type=positive_int,
+        metavar="N",
+        help="use only the first N series (quick runs)",
+    )
+
+
+# -- commands -------------------------------------------------------------
+def spec_from_args(args: argparse.Namespace) -> runs.RunSpec:
+    """Config file, then command-line flags, then ``--set``: a validated spec."""
+    values = load_config(args.config) if args.config else {}
+    for name in SPEC_OPTIONS:
+        if getattr(args, name) is not None:
+            values[name] = getattr(args, name)
+    if "dataset" not in values:
+        raise ValueError("--dataset is required (or a dataset: key in --config).")
+    settings = parse_settings(args.settings)
+    for group in ("estimator", "trainer"):
+        values[group] = {**(values.get(group) or {}), **settings[group]}
+    values["quiet"] = bool(args.quiet or values.get("quiet", False))
+    return runs.RunSpec.from_dict(values).validate()
+
+
+def run_train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """The ``train`` command; returns ``{model: metrics}``."""
+    from .evaluation.tables import format_table
+
+    with _usage_errors(args):
+        spec = spec_from_args(args)
+        run = runs.prepare(spec)
+    out = args.out or Path("runs") / f"{spec.dataset}-{spec.model}"
+    _say(
+        spec.quiet,
+        f"{spec.dataset}: freq {run.freq}, horizon "
+        f"{run.prediction_length}, {len(run.train)} train / {len(run.test)} test series",
+    )
+    with _lightning_logs(spec.quiet):
+        result = runs.train_and_backtest(run, log=lambda msg: print(msg, flush=True))
+    print(format_table(result.rows, runs.TABLE_COLUMNS))
+    runs.save_run(run, result, out)
+    print(f"saved predictor, metrics and plots to {out}")
+    return dict(result.rows)
+
+
+def run_forecast(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``forecast`` command; returns a short summary."""
+    from gluonts.evaluation import make_evaluation_predictions
+
+    from .evaluation.metrics import crossing_rate
+
+    with _usage_errors(args):
+        _, _, test = runs.load_data(args.dataset, args.data_dir, args.max_series)
+        predictor = runs.load_predictor(args.predictor)
+    series = None
+    if args.future:
+        forecasts = list(predictor.predict(test))
+    else:
+        forecast_it, series_it = make_evaluation_predictions(test, predictor)
+        forecasts, series = list(forecast_it), list(series_it)
+    header = ["item_id", "step", "timestamp", "mean", *(f"q{u:g}" for u in args.levels)]
+    with _open_output(args.output) as fp:
+        writer = csv.writer(fp)
+        writer.writerow(header + ([] if args.future else ["target"]))
+        writer.writerows(runs.forecast_rows(forecasts, args.levels, series))
+    summary = {
+        "num_series": len(forecasts),
+        "prediction_length": predictor.prediction_length,
+        "levels": args.levels,
+        "crossing_rate": crossing_rate(forecasts, args.levels),
+        "output": str(args.output) if args.output else "<stdout>",
+    }
+    print(
+        f"forecast {summary['num_series']} series x {summary['prediction_length']} "
+        f"steps at levels {args.levels} -> {summary['output']} "
+        f"(crossing rate {summary['crossing_rate']:.4f})",
+        file=sys.stdout if args.output else sys.stderr,
+    )
+    return summary
+
+
+# -- plumbing -------------------------------------------------------------
+@contextlib.contextmanager
+def _open_output(path: Path | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fp:
+        yield fp
+
+
+def _say(quiet: bool, message: str) -> None:
+    if not quiet:
+        print(message, flush=True)
+
+
+@contextlib.contextmanager
+def _usage_errors(args: argparse.Namespace) -> Iterator[None]:
+    """Bad input (``ValueError``) becomes an argparse error: message, exit 2."""
+    try:
+        yield
+    except ValueError as err:
+        args.parser.error(str(err))
+
+
+@contextlib.contextmanager
+def _lightning_logs(quiet: bool) -> Iterator[None]:
+    """Silence Lightning's info logs (hardware, checkpoints) when quiet."""
+    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
+    before = [lg.level for lg in loggers]
+    if quiet:
+        for lg in loggers:
+            lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, before):
+            lg.setLevel(level)
+
+
+@contextlib.contextmanager
+def _cli_warnings(quiet: bool) -> Iterator[None]:
+    """Hide library deprecation chatter (and, when quiet, library hints)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings(
+            "ignore", message=".*json.*module", category=UserWarning
+        )
+        if quiet:
+            warnings.filterwarnings("ignore", module=r"(lightning|gluonts)\..*")
+        yield
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``gluonts-qf`` and ``python -m gluonts_qf``; returns 0.
+
+    Bad input exits with status 2 and a one-line message (no traceback).
+    """
+    args = build_parser().parse_args(argv)
+    with _cli_warnings(getattr(args, "quiet", False)):
+        args.func(args)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,301 @@
+"""Forecast metrics beyond GluonTS's ``Evaluator``: crossing rate and weighted CRPS.
+
+``backtest`` runs GluonTS's own evaluation (``make_evaluation_predictions`` and
+``Evaluator``) and adds the two metrics defined here, so every number in a
+results table comes from one place.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from gluonts.model.forecast import Forecast, SampleForecast
+
+from ..distributions.iqf import IQF
+
+DEFAULT_QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+#: The metrics ``backtest`` reports, in table order.
+REPORTED = (
+    "mean_wQuantileLoss",
+    "wCRPS",
+    "MASE",
+    "ND",
+    "NRMSE",
+    "Coverage[0.1]",
+    "Coverage[0.9]",
+    "crossing_rate",
+)
+
+
+def check_levels(levels: Iterable[float], name: str = "levels") -> np.ndarray:
+    """Return ``levels`` as a sorted 1-D float array, or raise a clear ``ValueError``."""
+    arr = np.asarray([float(x) for x in levels], dtype=float)
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty; pass at least one level in (0, 1).")
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0) or np.any(arr >= 1):
+        raise ValueError(
+            f"{name} must lie strictly between 0 and 1, got {arr.tolist()}; "
+            "use e.g. 0.05 for the 5% quantile."
+        )
+    return np.sort(arr)
+
+
+def forecast_quantiles(forecast: Forecast, levels: Sequence[float]) -> np.ndarray:
+    """Quantiles of one forecast at ``levels`` (in the order given).
+
+    A distribution forecast of an :class:`~gluonts_qf.distributions.IQF` is
+    evaluated exactly, all levels in one call; any other forecast goes
+    through ``forecast.quantile`` per level.
+
+    Returns shape: (L, T) for a univariate forecast (L levels, T steps).
+    """
+    dist = getattr(forecast, "distribution", None)
+    if isinstance(dist, IQF):
+        import torch
+
+        with torch.no_grad():
+            q = dist.quantile(list(levels))  # (T, L)
+        return np.moveaxis(q.detach().cpu().numpy(), -1, 0)  # (T, L) -> (L, T)
+    return np.stack([np.asarray(forecast.quantile(float(u))) for u in levels])
+
+
+def crossing_rate(
+    forecasts: Iterable[Forecast], levels: Sequence[float] = DEFAULT_QUANTILES
+) -> float:
+    """Fraction of (series, step) pairs whose quantiles cross.
+
+    For each forecast and horizon step, the quantiles at the sorted ``levels``
+    should be non-decreasing; a pair counts as crossing when any consecutive
+    difference is negative.
+
+    Parameters
+    ----------
+    forecasts
+        GluonTS forecasts (any kind with ``quantile``).
+    levels
+        Quantile levels in (0, 1); sorted here, at least two needed to cross.
+
+    Returns
+    -------
+    float
+        Crossing pairs over all pairs, in [0, 1]; ``nan`` without forecasts.
+    """
+    lv = check_levels(levels)
+    crossed, total = 0, 0
+    for forecast in forecasts:
+        q = forecast_quantiles(forecast, lv)  # (L, T)
+        bad = np.any(np.diff(q, axis=0) < 0, axis=0)  # (T,)
+        crossed += int(np.count_nonzero(bad))
+        total += bad.size
+    return crossed / total if total else float("nan")
+
+
+def sample_crps(samples: np.ndarray, y: np.ndarray) -> np.ndarray:
+    r"""Unbiased sample estimate of CRPS, per step.
+
+    ``mean_i |x_i - y| - sum_{i != j} |x_i - x_j| / (2 S (S - 1))``, the
+    pairwise sum taken in ``O(S log S)`` from the sorted samples. With a single
+    sample the forecast is a point mass and the CRPS is ``|x - y|``.
+
+    Parameters
+    ----------
+    samples
+        shape: (S, *shape).
+    y
+        Observations, shape: shape.
+
+    Returns shape: shape.
+    """
+    x = np.sort(np.asarray(samples, dtype=np.float64), axis=0)  # (S, *shape)
+    s = x.shape[0]
+    spread_to_y = np.abs(x - np.asarray(y, dtype=np.float64)).mean(axis=0)
+    if s < 2:
+        return spread_to_y
+    # sum_{i<j} (x_(j) - x_(i)) = sum_k (2k - S + 1) x_(k), k = 0..S-1
+    weights = (2 * np.arange(s) - s + 1).reshape(-1, *([1] * (x.ndim - 1)))
+    pair_sum = (weights * x).sum(axis=0)
+    return spread_to_y - pair_sum / (s * (s - 1))
+
+
+def forecast_crps(
+    forecast: Forecast, y: np.ndarray, num_samples: int = 1000
+) -> np.ndarray:
+    """CRPS of one forecast at the observations ``y``, per step.
+
+    Exact for distribution forecasts whose distribution has ``crps`` (IQF);
+    the unbiased sample estimator for ``SampleForecast``, and for other
+    distribution forecasts (e.g. Student's t) after drawing ``num_samples``
+    samples. Missing observations (``nan``) give ``nan``.
+
+    Returns shape: (T,) (like ``y``).
+
+    Raises
+    ------
+    TypeError
+        For forecasts with neither samples nor a distribution (e.g.
+        ``QuantileForecast``).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    missing = ~np.isfinite(y)
+    y_filled = np.where(missing, 0.0, y)
+    dist = getattr(forecast, "distribution", None)
+    if dist is not None and hasattr(dist, "crps"):
+        import torch
+
+        with torch.no_grad():  # the distribution casts y to its dtype and device
+            value = dist.crps(torch.as_tensor(y_filled))
+        out = value.detach().cpu().numpy().astype(np.float64)
+    elif isinstance(forecast, SampleForecast):
+        out = sample_crps(forecast.samples, y_filled)
+    elif dist is not None and hasattr(forecast, "to_sample_forecast"):
+        samples = forecast.to_sample_forecast(num_samples).samples
+        out = sample_crps(samples, y_filled)
+    else:
+        raise TypeError(
+            f"CRPS needs a distribution forecast with .crps or a SampleForecast, "
+            f"got {type(forecast).__name__}; convert with to_sample_forecast()."
+        )
+    return np.where(missing, np.nan, out)
+
+
+def weighted_crps(
+    forecasts: Iterable[Forecast],
+    series: Iterable[pd.DataFrame],
+    num_samples: int = 1000,
+) -> float:
+    """Weighted CRPS: sum of CRPS over series and steps divided by sum of ``|y|``.
+
+    Parameters
+    ----------
+    forecasts
+        Forecasts of the test windows.
+    series
+        The matching true series (as yielded by ``make_evaluation_predictions``),
+        indexed by period; only the forecast's steps are scored.
+    num_samples
+        Samples drawn from distribution forecasts without a closed-form CRPS.
+
+    Raises
+    ------
+    TypeError
+        For forecasts whose CRPS cannot be computed (see :func:`forecast_crps`).
+    """
+    num, den = 0.0, 0.0
+    for forecast, ts in zip(forecasts, series):
+        y = target_window(ts, forecast)
+        crps = forecast_crps(forecast, y, num_samples)
+        ok = np.isfinite(y)
+        num += float(np.sum(crps[ok]))
+        den += float(np.sum(np.abs(y[ok])))
+    return num / den if den > 0 else float("nan")
+
+
+def target_window(ts: pd.DataFrame | pd.Series, forecast: Forecast) -> np.ndarray:
+    """The observations of ``ts`` on the forecast's steps, shape: (T,)."""
+    values = ts.loc[forecast.index]
+    return (
+        np.asarray(values, dtype=np.float64)
+        .reshape(len(forecast.index), -1)
+        .squeeze(-1)
+    )
+
+
+class BacktestResult(dict):
+    """Flat ``{metric: value}`` dict that also keeps what produced it.
+
+    Attributes
+    ----------
+    forecasts
+        The forecasts, one per test series.
+    series
+        The true series (history and test window), one per forecast.
+    item_metrics
+        GluonTS's per-series metrics table.
+    """
+
+    def __init__(
+        self,
+        metrics: dict[str, float],
+        forecasts: list[Forecast],
+        series: list[pd.DataFrame],
+        item_metrics: pd.DataFrame | None = None,
+    ) -> None:
+        super().__init__(metrics)
+        self.forecasts = forecasts
+        self.series = series
+        self.item_metrics = item_metrics
+
+
+def backtest(
+    predictor,
+    test_dataset,
+    num_samples: int = 100,
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    progress: bool = True,
+    desc: str = "forecasting",
+) -> BacktestResult:
+    """Forecast the last window of every test series and score it.
+
+    Runs ``gluonts.evaluation.make_evaluation_predictions`` and
+    ``gluonts.evaluation.Evaluator(quantiles=..., num_workers=0)``, then adds
+    the weighted CRPS (exact for distributions with ``crps`` such as IQF, the
+    unbiased estimator from the forecast's samples for sample forecasts, from
+    ``max(num_samples, 1000)`` draws for other distribution forecasts; ``nan``
+    with a warning for quantile forecasts) and the crossing rate at
+    ``quantiles``.
+
+    Parameters
+    ----------
+    predictor
+        Any GluonTS predictor.
+    test_dataset
+        Series whose last ``prediction_length`` steps are the test window.
+    num_samples
+        Samples for sampling-based predictors (ignored by exact ones).
+    quantiles
+        Levels for the quantile losses, coverages and crossing rate.
+    progress
+        Show tqdm progress bars (forecasting and evaluation).
+    desc
+        Label of the forecasting progress bar.
+
+    Returns
+    -------
+    BacktestResult
+        ``mean_wQuantileLoss, wCRPS, MASE, ND, NRMSE, Coverage[0.1],
+        Coverage[0.9], crossing_rate, predict_seconds, num_series`` (coverages
+        at levels not in ``quantiles`` are ``nan``); ``.forecasts``,
+        ``.series`` and ``.item_metrics`` keep the details.
+    """
+    from gluonts.env import env
+    from gluonts.evaluation import Evaluator, make_evaluation_predictions
+    from tqdm.auto import tqdm
+
+    levels = check_levels(quantiles, "quantiles")
+    test_dataset = list(test_dataset)
+    forecast_it, ts_it = make_evaluation_predictions(
+        test_dataset, predictor, num_samples=num_samples
+    )
+    start = time.perf_counter()
+    bar = tqdm(forecast_it, total=len(test_dataset), desc=desc, disable=not progress)
+    forecasts = list(bar)
+    predict_seconds = time.perf_counter() - start
+    series = list(ts_it)
+
+    evaluator = Evaluator(quantiles=levels.tolist(), num_workers=0)
+    with env._let(use_tqdm=progress):
+        agg, item_metrics = evaluator(series, forecasts, num_series=len(forecasts))
+    metrics = {key: float(agg.get(key, float("nan"))) for key in REPORTED}
+    try:
+        metrics["wCRPS"] = weighted_crps(forecasts, series, max(num_samples, 1000))
+    except TypeError as err:  # e.g. QuantileForecast: no samples, no distribution
+        warnings.warn(f"wCRPS not computed: {err}", stacklevel=2)
+        metrics["wCRPS"] = float("nan")
+    metrics["crossing_rate"] = crossing_rate(forecasts, levels)
+    metrics["predict_seconds"] = predict_seconds
+    metrics["num_series"] = len(forecasts)
+    return BacktestResult(metrics, forecasts, series, item_metrics)

@@ -1,0 +1,200 @@
+"""PNG plots of forecasts: fan charts and learned quantile functions.
+
+matplotlib is an optional extra (``pip install gluonts-qf[plots]``). Figures
+are drawn on the Agg canvas directly, so the user's pyplot backend and state
+are never touched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from gluonts.model.forecast import Forecast
+
+from .distributions.iqf import IQF
+from .evaluation.metrics import check_levels, forecast_quantiles
+
+PathLike = str | Path
+FAN_LEVELS = (0.05, 0.1, 0.25, 0.75, 0.9, 0.95)
+
+
+def _new_figure(width: float, height: float):
+    """A matplotlib ``Figure`` on an Agg canvas, or a clear ``ImportError``."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as err:
+        raise ImportError(
+            "plotting needs matplotlib, an optional extra; install it with "
+            "`pip install 'gluonts-qf[plots]'` (or `pip install matplotlib`)."
+        ) from err
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path: PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100)
+    return path
+
+
+def _timestamps(index: pd.Index) -> pd.Index:
+    return index.to_timestamp() if isinstance(index, pd.PeriodIndex) else index
+
+
+def _intervals(levels: Sequence[float]):
+    """Pair the sorted levels outside-in: ``[(0.05, 0.95), (0.1, 0.9), ...]``."""
+    lv = check_levels(levels).tolist()
+    return [(lv[i], lv[-1 - i]) for i in range(len(lv) // 2)]
+
+
+def plot_fan_chart(
+    forecasts: Sequence[Forecast],
+    series: Sequence[pd.DataFrame | pd.Series],
+    path: PathLike,
+    num_series: int = 4,
+    levels: Sequence[float] = FAN_LEVELS,
+    history: int | None = None,
+    title: str | None = None,
+) -> Path:
+    """Fan charts of the first ``num_series`` forecasts, saved as a PNG.
+
+    Each panel shows the tail of the history, the truth over the forecast
+    window, the median forecast and shaded central intervals (sorted
+    ``levels`` paired outside-in, e.g. 5-95%, 10-90%, 25-75%).
+
+    Parameters
+    ----------
+    forecasts, series
+        Forecasts and their true series (history and test window), as kept by
+        :func:`~gluonts_qf.evaluation.backtest`.
+    path
+        Where to write the PNG (folders are created).
+    num_series
+        Panels to draw (at most the number of forecasts).
+    levels
+        Quantile levels of the interval bounds, in (0, 1).
+    history
+        Past steps to show; default ``3 * prediction_length``.
+    title
+        Optional figure title.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    if num_series < 1:
+        raise ValueError(f"num_series must be >= 1, got {num_series}.")
+    pairs = _intervals(levels)
+    n = min(num_series, len(forecasts), len(series))
+    if n == 0:
+        raise ValueError("no forecasts to plot; pass at least one forecast and series.")
+    ncols = 1 if n == 1 else 2
+    nrows = math.ceil(n / ncols)
+    fig = _new_figure(6.0 * ncols, 3.0 * nrows)
+    for i in range(n):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        _draw_fan(ax, forecasts[i], series[i], pairs, history)
+        if i == 0:
+            ax.legend(loc="upper left", fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _draw_fan(ax, forecast: Forecast, ts, pairs, history: int | None) -> None:
+    steps = len(forecast.index)
+    history = 3 * steps if history is None else history
+    ts = ts.iloc[:, 0] if isinstance(ts, pd.DataFrame) else ts
+    first = ts.index.get_loc(forecast.index[0])
+    past = ts.iloc[max(first - history, 0) : first]
+    truth = ts.iloc[first : first + steps]
+    ax.plot(
+        _timestamps(past.index), past.to_numpy(), color="black", lw=1, label="history"
+    )
+    ax.plot(
+        _timestamps(truth.index),
+        truth.to_numpy(),
+        color="black",
+        lw=1,
+        ls="--",
+        label="truth",
+    )
+    x = _timestamps(forecast.index)
+    flat = sorted({u for pair in pairs for u in pair} | {0.5})
+    q = dict(zip(flat, forecast_quantiles(forecast, flat)))  # level -> (T,)
+    for k, (lo, hi) in enumerate(pairs):
+        alpha = 0.15 + 0.5 * (k + 1) / (len(pairs) + 1)
+        ax.fill_between(
+            x,
+            q[lo],
+            q[hi],
+            color="tab:blue",
+            alpha=alpha,
+            lw=0,
+            label=f"{100 * (hi - lo):.0f}% interval",
+        )
+    ax.plot(x, q[0.5], color="tab:blue", lw=1.5, label="median")
+    item = "" if forecast.item_id is None else f"item {forecast.item_id}"
+    ax.set_title(item, fontsize=9)
+    ax.tick_params(labelsize=7)
+
+
+def plot_quantile_function(
+    forecast: Forecast,
+    step: int,
+    path: PathLike,
+    num_points: int = 399,
+    truth: float | None = None,
+) -> Path:
+    """Plot the forecast's quantile function ``q(u)``, ``u`` in (0, 1), at one step.
+
+    For an IQF distribution forecast the exact learned curve is drawn and its
+    knots are marked; other forecasts show their own ``quantile`` (e.g. the
+    empirical quantile function of samples).
+
+    Parameters
+    ----------
+    forecast
+        One forecast.
+    step
+        Horizon step, ``0 <= step < prediction_length`` (negative counts from
+        the end).
+    path
+        Where to write the PNG.
+    num_points
+        Levels on the grid ``(0.5 / n, ..., 1 - 0.5 / n)``.
+    truth
+        Optional observed value, drawn as a horizontal line.
+    """
+    steps = len(forecast.index)
+    if not -steps <= step < steps:
+        raise ValueError(f"step must be in [0, {steps}), got {step}.")
+    step = step % steps
+    grid = (np.arange(num_points) + 0.5) / num_points
+    q = forecast_quantiles(forecast, grid)[:, step]  # (N, T) -> (N,)
+    fig = _new_figure(5.0, 3.5)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(grid, q, color="tab:blue", lw=1.5, label="q(u)")
+    dist = getattr(forecast, "distribution", None)
+    if isinstance(dist, IQF):
+        levels = dist.knot_levels.detach().cpu().numpy()  # (K,)
+        values = forecast_quantiles(forecast, levels)[:, step]  # (K, T) -> (K,)
+        ax.plot(levels, values, "o", color="tab:red", ms=4, label="knots")
+    if truth is not None and np.isfinite(truth):
+        ax.axhline(truth, color="black", ls="--", lw=1, label="truth")
+    ax.set_xlabel("level u")
+    ax.set_ylabel("quantile q(u)")
+    ax.set_xlim(0, 1)
+    item = f"item {forecast.item_id}, " if forecast.item_id is not None else ""
+    ax.set_title(f"{item}step {step + 1} ({forecast.index[step]})", fontsize=9)
+    ax.legend(loc="upper left", fontsize=7)
+    return _save(fig, path)

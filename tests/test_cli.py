@@ -1,0 +1,285 @@
+"""``gluonts-qf train`` and ``forecast`` end to end on a tiny budget, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import runpy
+import sys
+
+import pytest
+
+from gluonts_qf.cli import build_parser, main, parse_settings, spec_from_args
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def run_dir(data_dir, tmp_path_factory):
+    """One tiny training run (1 epoch x 2 batches, 20 series) shared by the tests."""
+    out = tmp_path_factory.mktemp("run")
+    argv = [
+        "train",
+        "--dataset",
+        "m4_hourly",
+        "--data-dir",
+        str(data_dir),
+        "--epochs",
+        "1",
+        "--batches-per-epoch",
+        "2",
+        "--max-series",
+        "20",
+        "--baselines",
+        "seasonal_naive",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    return out
+
+
+def test_train_writes_everything(run_dir, capsys):
+    for name in (
+        "metrics.json",
+        "metrics.csv",
+        "metrics.md",
+        "fan_chart.png",
+        "quantile_function.png",
+        "predictor/gluonts-config.json",
+    ):
+        assert (run_dir / name).is_file(), name
+    assert (run_dir / "fan_chart.png").read_bytes().startswith(PNG)
+    report = json.loads((run_dir / "metrics.json").read_text())
+    assert report["num_test_series"] == 20 and report["prediction_length"] == 48
+    assert set(report["models"]) == {"iqf", "seasonal_naive"}
+    for model, metrics in report["models"].items():
+        for key in (
+            "mean_wQuantileLoss",
+            "wCRPS",
+            "MASE",
+            "ND",
+            "NRMSE",
+            "Coverage[0.1]",
+            "Coverage[0.9]",
+            "crossing_rate",
+            "train_seconds",
+            "predict_seconds",
+        ):
+            assert metrics[key] is not None and math.isfinite(metrics[key]), (
+                model,
+                key,
+            )
+    assert report["models"]["iqf"]["crossing_rate"] == 0.0
+    with (run_dir / "metrics.csv").open() as fp:
+        assert [r["model"] for r in csv.DictReader(fp)] == ["iqf", "seasonal_naive"]
+
+
+def test_forecast_writes_non_crossing_quantiles(run_dir, data_dir, tmp_path, capsys):
+    out = tmp_path / "fc.csv"
+    argv = [
+        "forecast",
+        "--predictor",
+        str(run_dir / "predictor"),
+        "--dataset",
+        "m4_hourly",
+        "--data-dir",
+        str(data_dir),
+        "--max-series",
+        "3",
+        "--levels",
+        "0.95,0.05,0.5",
+        "--output",
+        str(out),
+    ]
+    assert main(argv) == 0
+    assert "3 series x 48 steps" in capsys.readouterr().out
+    with out.open() as fp:
+        rows = list(csv.DictReader(fp))
+    assert list(rows[0]) == [
+        "item_id",
+        "step",
+        "timestamp",
+        "mean",
+        "q0.95",
+        "q0.05",
+        "q0.5",
+        "target",
+    ]
+    assert len(rows) == 3 * 48 and {r["item_id"] for r in rows} == {"0", "1", "2"}
+    for r in rows:
+        assert float(r["q0.05"]) <= float(r["q0.5"]) <= float(r["q0.95"])
+        assert math.isfinite(float(r["mean"])) and math.isfinite(float(r["target"]))
+
+
+def test_forecast_future_to_stdout(run_dir, data_dir, capsys):
+    argv = [
+        "forecast",
+        "--predictor",
+        str(run_dir),
+        "--dataset",
+        "m4_hourly",
+        "--data-dir",
+        str(data_dir),
+        "--max-series",
+        "1",
+        "--future",
+    ]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert (
+        lines[0] == "item_id,step,timestamp,mean,q0.05,q0.5,q0.95" and len(lines) == 49
+    )
+
+
+BAD = [
+    (["train", "--dataset", "no_such_data"], "not found in"),
+    (["train", "--dataset", "m4_hourly", "--data-dir", "{empty}"], "not found in"),
+    (
+        ["train", "--dataset", "m4_hourly", "--data-dir", "{empty}/missing"],
+        "does not exist",
+    ),
+    (
+        ["train", "--dataset", "m4_hourly", "--epochs", "0"],
+        "--epochs: must be a positive",
+    ),
+    (
+        ["train", "--dataset", "m4_hourly", "--epochs", "-3"],
+        "--epochs: must be a positive",
+    ),
+    (["train", "--dataset", "m4_hourly", "--lr", "0"], "--lr: must be a positive"),
+    (["train", "--dataset", "m4_hourly", "--baselines", "arima"], "unknown baseline"),
+    (
+        ["train", "--dataset", "m4_hourly", "--set", "no_such_arg=1"],
+        "unexpected keyword",
+    ),
+    (["train", "--dataset", "m4_hourly", "--set", "anchor=sideways"], "anchor must be"),
+    (["train", "--dataset", "m4_hourly", "--set", "freq=D"], "comes from the dataset"),
+    (
+        [
+            "forecast",
+            "--predictor",
+            "{empty}",
+            "--dataset",
+            "m4_hourly",
+            "--levels",
+            "0.5,1.5",
+        ],
+        "strictly between 0 and 1",
+    ),
+    (
+        [
+            "forecast",
+            "--predictor",
+            "{empty}",
+            "--dataset",
+            "m4_hourly",
+            "--levels",
+            "0,0.5",
+        ],
+        "strictly between 0 and 1",
+    ),
+    (
+        ["forecast", "--predictor", "{empty}", "--dataset", "m4_hourly"],
+        "no saved predictor",
+    ),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD)
+def test_bad_input_is_a_clean_error(
+    argv, message, data_dir, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("GLUONTS_QF_DATA", str(data_dir))
+    argv = [a.replace("{empty}", str(tmp_path)) for a in argv]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_unknown_dataset_without_data_dir(monkeypatch, capsys):
+    monkeypatch.delenv("GLUONTS_QF_DATA", raising=False)
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--dataset", "no_such_data"])
+    assert (
+        exc.value.code == 2
+        and "unknown dataset 'no_such_data'" in capsys.readouterr().err
+    )
+
+
+def test_parse_settings():
+    got = parse_settings(
+        [
+            "hidden_size=32",
+            "knot_levels=[0.1, 0.5, 0.9]",
+            "anchor=last",
+            "trainer.gradient_clip_val=1.5",
+        ]
+    )
+    assert got == {
+        "estimator": {
+            "hidden_size": 32,
+            "knot_levels": [0.1, 0.5, 0.9],
+            "anchor": "last",
+        },
+        "trainer": {"gradient_clip_val": 1.5},
+    }
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_settings(["hidden_size"])
+    with pytest.raises(ValueError, match="--lr"):
+        parse_settings(["lr=0.1"])
+
+
+def test_python_dash_m_help(monkeypatch, capsys):
+    # what `python -m gluonts_qf train --help` runs, in-process (no re-import)
+    monkeypatch.setattr(sys, "argv", ["gluonts_qf", "train", "--help"])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_module("gluonts_qf", run_name="__main__")
+    assert exc.value.code == 0 and "--batches-per-epoch" in capsys.readouterr().out
+
+
+def spec_for(argv):
+    return spec_from_args(build_parser().parse_args(["train", *argv]))
+
+
+def test_config_file_and_flags(tmp_path):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        "dataset: m4_hourly\nepochs: 3\nbatches-per-epoch: 7\nlr: 1e-3\n"
+        "baselines: [seasonal_naive, deepar]\nestimator: {hidden_size: 16, anchor: last}\n"
+        "trainer: {gradient_clip_val: 1.0}\n"
+    )
+    spec = spec_for(["--config", str(cfg), "--epochs", "5", "--set", "hidden_size=8"])
+    assert (spec.dataset, spec.epochs, spec.batches_per_epoch, spec.lr) == (
+        "m4_hourly",
+        5,
+        7,
+        1e-3,
+    )
+    assert spec.baselines == ["seasonal_naive", "deepar"]
+    assert spec.estimator == {"hidden_size": 8, "anchor": "last"}
+    assert spec.trainer == {"gradient_clip_val": 1.0}
+    assert spec_for(["--dataset", "m4_hourly"]).baselines == ["seasonal_naive"]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("dataset: m4_hourly\nepoch: 3\n", "unknown run setting"),
+        ("epochs: 3\n", "--dataset is required"),
+        ("dataset: m4_hourly\nepochs: 0\n", "epochs must be a positive integer"),
+        ("dataset: m4_hourly\nbaselines: arima\n", "unknown baseline"),
+        ("dataset: m4_hourly\nestimator: {lr: 0.1}\n", "comes from lr"),
+        ("- a\n- b\n", "must be a mapping"),
+    ],
+)
+def test_bad_config_is_a_clean_error(text, message, tmp_path, capsys):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(text)
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--config", str(cfg)])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
