@@ -235,6 +235,37 @@ class IQFOutput(DistributionOutput):
         """CRPS of ``target`` (same shape as ``target``), scale-aware."""
         return self.distribution(distr_args, loc=loc, scale=scale).crps(target)
 
+    def init_args_proj(self, args_proj: torch.nn.Module, spread: float = 0.1) -> None:
+        """Start a ``get_args_proj`` head near a Gaussian of std ``spread``.
+
+        Biases are set so that, for small inputs, the knots sit at
+        ``spread * Phi^{-1}(a_k)`` and the tails continue the Gaussian's slope;
+        output weights are shrunk so the start does not depend on the input much.
+        A model whose values are standardised then starts from a sensible,
+        centred forecast instead of a wide, shifted one.
+        """
+        normal = torch.distributions.Normal(0.0, 1.0)
+        a = torch.tensor(self.knot_levels, dtype=torch.float64)
+        z = normal.icdf(a) * spread
+        steps = (z[1:] - z[:-1] - self.tol).clamp(min=1e-6)
+        inv_softplus = lambda x: x + torch.log(-torch.expm1(-x))  # noqa: E731
+        # tail rates continuing the Gaussian slope q'(a) = spread / pdf(z(a))
+        pdf = lambda x: normal.log_prob(x).exp()  # noqa: E731
+        beta_l = pdf(z[0] / spread) / (a[0] * spread)
+        beta_r = pdf(z[-1] / spread) / ((1 - a[-1]) * spread)
+        biases = [
+            torch.cat([z[:1], inv_softplus(steps)]),
+            inv_softplus(beta_l - self.tol).reshape(1),
+            inv_softplus(beta_r - self.tol).reshape(1),
+        ]
+        with torch.no_grad():
+            for i, layer in enumerate(args_proj.proj):
+                layer.weight.mul_(0.1)
+                if i < len(biases):
+                    layer.bias.copy_(biases[i].to(layer.bias))
+                else:
+                    layer.bias.zero_()
+
     @property
     def event_shape(self) -> Tuple:
         return ()

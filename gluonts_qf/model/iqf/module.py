@@ -55,6 +55,7 @@ class IQFModel(nn.Module):
         )
         self.distr_output = distr_output or IQFOutput()
         self.args_proj = self.distr_output.get_args_proj(decoder_hidden)
+        self.distr_output.init_args_proj(self.args_proj)
         self.prediction_length = prediction_length
         self.num_time_feat = num_time_feat
         self.num_cat = len(cardinality)
