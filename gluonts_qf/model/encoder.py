@@ -9,7 +9,7 @@ the known future time features and the seasonal-naive anchor of that step.
 All origins of a window are trained at once ("forking sequences").
 """
 
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 from torch import nn
@@ -26,8 +26,9 @@ class Encoded(NamedTuple):
         One vector per origin and horizon step, shape: (B, F, T, H).
     anchor
         Seasonal-naive anchor in scaled units, shape: (B, F, T).
-    scale
-        Mean-absolute scale of each series, shape: (B, 1).
+    loc, scale
+        Centre and scale of each series (values are ``loc + scale * z``),
+        shape: (B, 1) each.
     origins
         Index of each origin in the past window, shape: (F,).
     """
@@ -35,6 +36,7 @@ class Encoded(NamedTuple):
     context: torch.Tensor
     horizon: torch.Tensor
     anchor: torch.Tensor
+    loc: torch.Tensor
     scale: torch.Tensor
     origins: torch.Tensor
 
@@ -56,10 +58,50 @@ def mean_abs_scale(
     return torch.where(ok, scale, default)
 
 
+def seasonal_diff_scaling(
+    target: torch.Tensor, observed: torch.Tensor, season_length: int
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Centre on the observed mean, scale by the mean absolute seasonal difference.
+
+    shape: (B, L) -> loc (B, 1), scale (B, 1). The scale is the in-sample error
+    of seasonal naive (MASE's denominator), so the network's outputs are in
+    units of that error whatever the level of the series. A series whose
+    seasonal differences are all zero (constant) falls back to the mean
+    absolute deviation, then to the mean-absolute scale.
+    """
+    count = observed.sum(-1, keepdim=True)
+    loc = (target * observed).sum(-1, keepdim=True) / count.clamp(min=1.0)
+    s = min(max(season_length, 1), max(target.shape[-1] - 1, 1))
+    both = observed[:, s:] * observed[:, :-s]
+    diff = (target[:, s:] - target[:, :-s]).abs()
+    scale = (diff * both).sum(-1, keepdim=True) / both.sum(-1, keepdim=True).clamp(min=1.0)
+    dev = ((target - loc).abs() * observed).sum(-1, keepdim=True) / count.clamp(min=1.0)
+    fallback = mean_abs_scale(target, observed)
+    tiny = 1e-6 * fallback
+    scale = torch.where(scale > tiny, scale, torch.where(dev > tiny, dev, fallback))
+    return loc, scale
+
+
+def fill_leading(target: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+    """Give the steps before each series' first observation its first observed value.
+
+    shape: (B, L) -> (B, L). The past window of a series shorter than the window
+    is left-padded with zeros; read as data, those zeros would pull the
+    seasonal-naive anchor and the lags to 0. Missing values after the first
+    observation arrive imputed and are kept; an all-missing row is unchanged.
+    """
+    seen = observed.cumsum(-1) > 0  # (B, L)
+    first = seen.to(torch.int64).argmax(-1, keepdim=True)  # (B, 1); 0 if none
+    return torch.where(seen, target, target.gather(-1, first))
+
+
 def anchor_offsets(prediction_length: int, season_length: int) -> torch.Tensor:
     """Offsets ``k - s * ceil(k / s)`` (<= 0) of the seasonal-naive value for step k."""
     k = torch.arange(1, prediction_length + 1)
     return k - season_length * torch.div(k + season_length - 1, season_length, rounding_mode="floor")
+
+
+SCALINGS = ("mean", "seasonal")
 
 
 class ForkingEncoder(nn.Module):
@@ -86,6 +128,10 @@ class ForkingEncoder(nn.Module):
         Static real features.
     hidden_size, num_layers, decoder_hidden, dropout
         Network sizes.
+    scaling
+        ``"mean"``: divide by the mean absolute value (as GluonTS models do);
+        ``"seasonal"``: centre on the mean and divide by the mean absolute
+        seasonal difference (see :func:`seasonal_diff_scaling`).
     """
 
     def __init__(
@@ -104,8 +150,13 @@ class ForkingEncoder(nn.Module):
         num_layers: int,
         decoder_hidden: int,
         dropout: float,
+        scaling: str = "mean",
     ) -> None:
         super().__init__()
+        if scaling not in SCALINGS:
+            raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}.")
+        self.scaling = scaling
+        self.season_length = season_length
         self.prediction_length = prediction_length
         self.context_length = context_length
         self.num_origins = num_origins
@@ -157,13 +208,20 @@ class ForkingEncoder(nn.Module):
         B, L = past_target.shape
         T, lag0 = self.prediction_length, self.max_lag
         obs = past_observed_values
-        scale = mean_abs_scale(past_target, obs)  # (B, 1)
-        y = past_target / scale  # (B, L); missing values arrive imputed
+        # (B, L); missing values arrive imputed, the left padding gets the first value
+        filled = fill_leading(past_target, obs)
+        if self.scaling == "seasonal":
+            loc, scale = seasonal_diff_scaling(filled, obs, self.season_length)  # (B, 1) x 2
+        else:
+            loc, scale = torch.zeros_like(obs[:, :1]), mean_abs_scale(past_target, obs)
+        y = (filled - loc) / scale
         static = self._static(feat_static_cat.long(), feat_static_real.float())
         steps = torch.arange(lag0, L, device=y.device)  # (N,)
         lags = [y[:, steps - lag] for lag in self.lags_seq]
         seq = torch.stack([y[:, steps], obs[:, steps], *lags], dim=-1)  # (B, N, 2 + lags)
-        ytrend = torch.log1p(scale).expand(B, len(steps)).unsqueeze(-1)
+        # a per-series magnitude feature: the scale itself, or the level in units of the scale
+        level = torch.log1p(scale) if self.scaling == "mean" else torch.log1p(loc.abs() / scale)
+        ytrend = level.expand(B, len(steps)).unsqueeze(-1)
         seq = torch.cat(
             [seq, past_time_feat[:, lag0:], static.unsqueeze(1).expand(-1, len(steps), -1), ytrend],
             dim=-1,
@@ -182,4 +240,4 @@ class ForkingEncoder(nn.Module):
         time_all = torch.cat([past_time_feat, future_time_feat], dim=1)  # (B, L + T, Ft)
         anchor = y[:, origins.unsqueeze(-1) + self.offsets] if self.anchor != "none" else y.new_zeros(B, n_orig, T)
         local_in = torch.cat([shared, per_step, time_all[:, ahead], anchor.unsqueeze(-1)], -1)
-        return Encoded(context, self.local_mlp(local_in), anchor, scale, origins)
+        return Encoded(context, self.local_mlp(local_in), anchor, loc, scale, origins)

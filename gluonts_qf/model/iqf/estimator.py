@@ -33,6 +33,7 @@ from gluonts.transform import (
 from gluonts.transform.feature import LastValueImputation
 
 from ...distributions.iqf import IQFOutput
+from ..encoder import SCALINGS
 from .lightning_module import IQFLightningModule
 
 PREDICTION_INPUT_NAMES = [
@@ -89,6 +90,10 @@ class IQFEstimator(PyTorchLightningEstimator):
     anchor
         ``"seasonal"`` (default), ``"last"`` or ``"none"``: what the learned
         quantile function is relative to.
+    scaling
+        ``"seasonal"`` (default: centre on the mean, scale by the mean absolute
+        seasonal difference, i.e. in units of seasonal naive's in-sample error)
+        or ``"mean"`` (mean absolute value, as GluonTS models do).
     hidden_size, num_layers, decoder_hidden, embedding_dim, dropout
         Network sizes.
     cardinality
@@ -116,6 +121,7 @@ class IQFEstimator(PyTorchLightningEstimator):
         lags_seq: Optional[List[int]] = None,
         season_length: Optional[pydantic.StrictInt] = None,
         anchor: str = "seasonal",
+        scaling: str = "seasonal",
         hidden_size: pydantic.StrictInt = 64,
         num_layers: pydantic.StrictInt = 1,
         decoder_hidden: pydantic.StrictInt = 32,
@@ -143,6 +149,8 @@ class IQFEstimator(PyTorchLightningEstimator):
             _positive(name, locals()[name])
         for name in ("context_length", "num_origins", "season_length"):
             _positive(name, locals()[name], allow_none=True)
+        if scaling not in SCALINGS:
+            raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}.")
         if anchor not in ANCHORS:
             raise ValueError(f"anchor must be one of {ANCHORS}, got {anchor!r}.")
         if not 0 <= dropout < 1:
@@ -166,7 +174,7 @@ class IQFEstimator(PyTorchLightningEstimator):
         self.num_feat_dynamic_real = num_feat_dynamic_real
         self.model_sizes = dict(hidden_size=hidden_size, num_layers=num_layers,
                                 decoder_hidden=decoder_hidden, embedding_dim=embedding_dim,
-                                dropout=dropout)
+                                dropout=dropout, scaling=scaling)
         self.lr, self.weight_decay = lr, weight_decay
         self.batch_size, self.num_batches_per_epoch = batch_size, num_batches_per_epoch
         self.train_sampler = train_sampler or ExpectedNumInstanceSampler(

@@ -46,12 +46,13 @@ class IQFModel(nn.Module):
         decoder_hidden: int,
         dropout: float,
         distr_output: Optional[IQFOutput] = None,
+        scaling: str = "mean",
     ) -> None:
         super().__init__()
         self.encoder = ForkingEncoder(
             prediction_length, context_length, num_origins, lags_seq, season_length,
             anchor, num_time_feat, cardinality, embedding_dim, num_feat_static_real,
-            hidden_size, num_layers, decoder_hidden, dropout,
+            hidden_size, num_layers, decoder_hidden, dropout, scaling,
         )
         self.distr_output = distr_output or IQFOutput()
         self.args_proj = self.distr_output.get_args_proj(decoder_hidden)
@@ -98,7 +99,7 @@ class IQFModel(nn.Module):
             past_observed_values, future_time_feat, num_origins=1,
         )
         args = self.args_proj(enc.horizon[:, 0])  # (B, 1, T, H) -> (B, T, ...)
-        return args, enc.anchor[:, 0] * enc.scale, enc.scale
+        return args, enc.loc + enc.anchor[:, 0] * enc.scale, enc.scale
 
     def loss(
         self,
@@ -119,7 +120,8 @@ class IQFModel(nn.Module):
         T = self.prediction_length
         # targets of every origin: (B, L + T) gathered at origin + 1..T -> (B, F, T)
         ahead = enc.origins.unsqueeze(-1) + torch.arange(1, T + 1, device=past_target.device)
-        target = torch.cat([past_target, future_target], dim=1)[:, ahead] / enc.scale.unsqueeze(-1)
+        target = torch.cat([past_target, future_target], dim=1)[:, ahead]
+        target = (target - enc.loc.unsqueeze(-1)) / enc.scale.unsqueeze(-1)
         observed = torch.cat([past_observed_values, future_observed_values], dim=1)[:, ahead]
         distr = self.distr_output.distribution(self.args_proj(enc.horizon), loc=enc.anchor)
         crps = distr.crps(torch.where(observed > 0, target, enc.anchor))  # (B, F, T)
