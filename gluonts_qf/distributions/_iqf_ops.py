@@ -18,11 +18,15 @@ Shapes: ``(*batch, M)`` for increments and breakpoint starts, ``(*batch,)``
 for ``q_0``, ``beta_l`` and ``beta_r``; the levels ``u`` may have fewer leading
 dimensions (they broadcast). An evaluation point ``x`` of shape ``S`` must
 broadcast against ``batch``; results have the broadcast shape.
+
+Evaluation finds the piece holding each point (a binary search, or a count of
+the breakpoints below it when they are few and shared) and reads only that
+piece, so a point costs ``O(log M)`` rather than ``O(M)``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +47,12 @@ class Spline(NamedTuple):
         Value width of each piece (strictly positive), shape: (*batch, M).
     beta_l, beta_r
         Tail rates (strictly positive), shape: (*batch,).
+    u_left, u_right
+        Outer knot levels ``a_1`` and ``a_K`` (may broadcast), where the tails
+        start; equal to ``u[..., 0]`` and ``u[..., -1] + du[..., -1]``.
+    q_left, q_right
+        Outer knot values ``q_1`` and ``q_K``, shape: (*batch,); equal to
+        ``q[..., 0]`` and ``q[..., -1] + dq[..., -1]``.
     """
 
     u: torch.Tensor
@@ -51,26 +61,16 @@ class Spline(NamedTuple):
     dq: torch.Tensor
     beta_l: torch.Tensor
     beta_r: torch.Tensor
+    u_left: torch.Tensor
+    u_right: torch.Tensor
+    q_left: torch.Tensor
+    q_right: torch.Tensor
 
-    @property
-    def u_left(self) -> torch.Tensor:
-        return self.u[..., 0]
-
-    @property
-    def u_right(self) -> torch.Tensor:
-        return self.u[..., -1] + self.du[..., -1]
-
-    @property
-    def q_left(self) -> torch.Tensor:
-        return self.q[..., 0]
-
-    @property
-    def q_right(self) -> torch.Tensor:
-        return self.q[..., -1] + self.dq[..., -1]
-
-    def shifted(self, c: torch.Tensor) -> "Spline":
+    def shifted(self, c: torch.Tensor) -> Spline:
         """The same spline with every value moved by ``-c`` (shape (*batch,))."""
-        return self._replace(q=self.q - c.unsqueeze(-1))
+        return self._replace(
+            q=self.q - c.unsqueeze(-1), q_left=self.q_left - c, q_right=self.q_right - c
+        )
 
 
 def increments(raw: torch.Tensor, tol: float) -> torch.Tensor:
@@ -84,8 +84,11 @@ def shares(logits: torch.Tensor, tol: float) -> torch.Tensor:
     shape: (..., P) -> (..., P); every share is at least ``tol / (1 + P tol)``
     and the shares sum to one along the last axis.
     """
-    num_pieces = logits.shape[-1]
-    return (torch.softmax(logits, dim=-1) + tol) / (1.0 + num_pieces * tol)
+    norm = 1.0 / (1.0 + logits.shape[-1] * tol)
+    # softmax written out: torch.softmax is slow on CPU for a short last axis.
+    # Subtracting the (detached) row maximum changes neither value nor gradient.
+    e = torch.exp(logits - logits.detach().amax(dim=-1, keepdim=True))
+    return e * (norm / e.sum(dim=-1, keepdim=True)) + tol * norm
 
 
 def knot_values(raw: torch.Tensor, tol: float) -> torch.Tensor:
@@ -102,8 +105,8 @@ def build_spline(
     knot_values: torch.Tensor,
     beta_l: torch.Tensor,
     beta_r: torch.Tensor,
-    level_shares: Optional[torch.Tensor] = None,
-    value_shares: Optional[torch.Tensor] = None,
+    level_shares: torch.Tensor | None = None,
+    value_shares: torch.Tensor | None = None,
 ) -> Spline:
     """Split each knot interval into pieces and return the flat breakpoints.
 
@@ -125,70 +128,188 @@ def build_spline(
     """
     da = knot_levels[1:] - knot_levels[:-1]  # (K-1,)
     dv = knot_values[..., 1:] - knot_values[..., :-1]  # (*batch, K-1)
+    # the tails start exactly at the outer knots
+    ends = (beta_l, beta_r, knot_levels[0], knot_levels[-1])
+    ends += (knot_values[..., 0], knot_values[..., -1])
     if level_shares is None:
-        return Spline(
-            knot_levels[:-1], da, knot_values[..., :-1], dv, beta_l, beta_r
-        )
+        return Spline(knot_levels[:-1], da, knot_values[..., :-1], dv, *ends)
 
-    # (*batch, K-1, P): width of each piece, then its left end
-    du = level_shares * da.unsqueeze(-1)
-    dq = value_shares * dv.unsqueeze(-1)
-    u = knot_levels[:-1].unsqueeze(-1) + torch.cumsum(du, dim=-1) - du
-    q = knot_values[..., :-1].unsqueeze(-1) + torch.cumsum(dq, dim=-1) - dq
-    # (*batch, K-1, P) -> (*batch, M)
-    return Spline(
-        u.flatten(-2), du.flatten(-2), q.flatten(-2), dq.flatten(-2), beta_l, beta_r
+    num_pieces = level_shares.shape[-1]
+
+    def per_piece(t: torch.Tensor) -> torch.Tensor:
+        """Each interval's value for each of its pieces: (..., K-1) -> (..., M)."""
+        return t.unsqueeze(-1).expand(*t.shape, num_pieces).flatten(-2)
+
+    def before(shares: torch.Tensor) -> torch.Tensor:
+        """Share of its interval left of each piece: (*batch, K-1, P) -> (*batch, M)."""
+        return (torch.cumsum(shares, dim=-1) - shares).flatten(-2)
+
+    # Work on the flat (*batch, M) layout: elementwise ops that broadcast a
+    # (K-1, 1)-shaped factor over a short P axis are slow on CPU.
+    da_m, dv_m = per_piece(da), per_piece(dv)  # (M,), (*batch, M)
+    du = level_shares.flatten(-2) * da_m
+    dq = value_shares.flatten(-2) * dv_m
+    u = per_piece(knot_levels[:-1]) + da_m * before(level_shares)
+    q = per_piece(knot_values[..., :-1]) + dv_m * before(value_shares)
+    return Spline(u, du, q, dq, *ends)
+
+
+def _batch_shape(s: Spline) -> torch.Size:
+    """Batch shape shared by all parameters of ``s``."""
+    return torch.broadcast_shapes(
+        s.u.shape[:-1], s.q.shape[:-1], s.beta_l.shape, s.beta_r.shape
     )
 
 
-def _inner_fraction(
-    x: torch.Tensor, start: torch.Tensor, width: torch.Tensor
-) -> torch.Tensor:
-    """How far ``x`` has crossed each piece, in [0, 1]. shape: S -> (*S, M)."""
-    return ((x.unsqueeze(-1) - start) / width).clamp(0.0, 1.0)
+def _on_points(fn, s: Spline, x: torch.Tensor) -> torch.Tensor:
+    """Evaluate ``fn`` at points ``x`` laid out with one point axis last.
+
+    ``fn(s, pts)`` takes points of shape (*batch', E) and returns (*batch', E);
+    ``x`` may have any shape that broadcasts against the batch (extra leading
+    dimensions included). Its points are moved to a trailing axis, so every
+    point meets its own spline row: each point costs a binary search over the
+    ``M`` pieces instead of a pass over all of them.
+    shape: broadcast(x, batch) -> broadcast(x, batch).
+    """
+    batch = _batch_shape(s)
+    out = torch.broadcast_shapes(x.shape, batch)
+    lead = len(out) - len(batch)
+    # (*extra, *batch') -> (E, *batch') -> (*batch', E)
+    pts = x.expand(out).reshape(-1, *out[lead:]).movedim(0, -1).contiguous()
+    # (*batch', E) -> (E, *batch') -> (*extra, *batch')
+    return fn(s, pts).movedim(-1, 0).reshape(out)
+
+
+_COUNT_MAX = 32  # shared breakpoints up to this many are counted, not searched
+
+
+def _locate(starts: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Index of the piece holding each point, clamped to ``[0, M - 1]``.
+
+    starts: sorted left ends, shape (*batch, M) or (M,); x: shape (*batch', E).
+    Returns a long tensor of shape (*batch', E) (no gradient). A few shared
+    breakpoints (one piece per knot interval) are counted with one
+    branch-free comparison pass each, which on CPU is several times faster
+    than a binary search of randomly ordered points.
+    """
+    num = starts.shape[-1]
+    starts, x = starts.detach(), x.detach()
+    if starts.dim() == 1 and num <= _COUNT_MAX:
+        inner = starts[1:].reshape(-1, *([1] * x.dim()))  # (M-1, 1, ..., 1)
+        return (inner <= x).sum(0, dtype=torch.int16).long()
+    if starts.dim() > 1:
+        starts = starts.expand(*x.shape[:-1], num).contiguous()
+    idx = torch.searchsorted(starts, x.contiguous(), right=True)
+    return (idx - 1).clamp_(0, num - 1)
+
+
+def _take(p: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Per-piece values at piece indices. p: (*batch, M) or (M,); idx: (*batch', E)."""
+    return p.expand(*idx.shape[:-1], p.shape[-1]).gather(-1, idx)
+
+
+class _Ends(NamedTuple):
+    """Tail parameters with a trailing point axis, each of shape (*batch, 1)."""
+
+    u_left: torch.Tensor
+    u_right: torch.Tensor
+    q_left: torch.Tensor
+    q_right: torch.Tensor
+    beta_l: torch.Tensor
+    beta_r: torch.Tensor
+
+
+def _ends(s: Spline) -> _Ends:
+    """The tail parameters of ``s``, broadcastable against points (*batch, E)."""
+
+    def last(t: torch.Tensor) -> torch.Tensor:  # (*batch,) -> (*batch, 1)
+        return t.unsqueeze(-1) if t.dim() else t
+
+    return _Ends(
+        last(s.u_left),
+        last(s.u_right),
+        last(s.q_left),
+        last(s.q_right),
+        s.beta_l.unsqueeze(-1),
+        s.beta_r.unsqueeze(-1),
+    )
 
 
 def quantile(s: Spline, level: torch.Tensor) -> torch.Tensor:
     """Quantile function ``q(level)``; shape: broadcast(level, batch)."""
-    ul, ur = s.u_left, s.u_right
-    # Evaluate each branch only where it is valid, so no inf leaks into grads.
-    lev_l = torch.where(level < ul, level, ul)
-    lev_r = torch.where(level > ur, level, ur)
-    left = s.q_left + torch.log(lev_l / ul) / s.beta_l
-    right = s.q_right - torch.log((1.0 - lev_r) / (1.0 - ur)) / s.beta_r
-    middle = s.q_left + (s.dq * _inner_fraction(level, s.u, s.du)).sum(-1)
-    return torch.where(level < ul, left, torch.where(level > ur, right, middle))
+    return _on_points(_quantile_points, s, level)
 
 
-def _tail_levels(s: Spline, y: torch.Tensor):
-    """Left-tail level ``F(y)`` and right-tail ``1 - F(y)``, both finite."""
-    left = s.u_left * torch.exp(s.beta_l * (y - s.q_left).clamp(max=0.0))
-    right = (1.0 - s.u_right) * torch.exp(-s.beta_r * (y - s.q_right).clamp(min=0.0))
+def _quantile_points(s: Spline, level: torch.Tensor) -> torch.Tensor:
+    """:func:`quantile` at levels of shape (*batch', E).
+
+    The piece term is evaluated at the level clamped to ``[a_1, a_K]``, so it
+    gives ``q_1`` left of ``a_1`` and ``q_K`` right of ``a_K``; the tail adds
+    ``log(u / a_1) / b_L`` or ``-log((1 - u) / (1 - a_K)) / b_R``, whose
+    argument is clamped to at most 1, which makes it exactly zero between
+    the outer knots. No branch is masked and no ``inf`` reaches the gradients.
+    """
+    e = _ends(s)
+    inner = torch.maximum(torch.minimum(level, e.u_right), e.u_left)
+    idx = _locate(s.u, inner)
+    u, q, slope = (_take(p, idx) for p in (s.u, s.q, s.dq / s.du))
+    middle = q + (inner - u) * slope
+    is_left = level < e.u_left
+    ratio = torch.where(is_left, level / e.u_left, (1.0 - level) / (1.0 - e.u_right))
+    rate = torch.where(is_left, e.beta_l, -e.beta_r)
+    return middle + torch.log(ratio.clamp(max=1.0)) / rate
+
+
+def _tail_levels(e: _Ends, y: torch.Tensor):
+    """Left-tail level ``F(y)`` and right-tail ``1 - F(y)``, both finite.
+
+    y: shape (*batch', E); returns two tensors of that shape.
+    """
+    left = e.u_left * torch.exp(e.beta_l * (y - e.q_left).clamp(max=0.0))
+    right = (1.0 - e.u_right) * torch.exp(-e.beta_r * (y - e.q_right).clamp(min=0.0))
     return left, right
+
+
+def _piece_at(s: Spline, y: torch.Tensor):
+    """Piece holding each value and how far ``y`` has crossed it.
+
+    y: shape (*batch', E). Returns ``idx`` (long), the piece's ``u, du, q, dq``
+    and the fraction ``frac`` in [0, 1], all of shape (*batch', E).
+    """
+    idx = _locate(s.q, y)
+    u, du, q, dq = (_take(p, idx) for p in (s.u, s.du, s.q, s.dq))
+    return idx, u, du, q, dq, ((y - q) / dq).clamp(0.0, 1.0)
 
 
 def cdf(s: Spline, y: torch.Tensor) -> torch.Tensor:
     """Cumulative distribution ``F(y)``; shape: broadcast(y, batch)."""
-    left, right = _tail_levels(s, y)
-    middle = s.u_left + (s.du * _inner_fraction(y, s.q, s.dq)).sum(-1)
+    return _on_points(_cdf_points, s, y)
+
+
+def _cdf_points(s: Spline, y: torch.Tensor) -> torch.Tensor:
+    """:func:`cdf` at values of shape (*batch', E)."""
+    e = _ends(s)
+    left, right = _tail_levels(e, y)
+    _, u, du, _, _, frac = _piece_at(s, y)
+    middle = u + du * frac
     return torch.where(
-        y < s.q_left, left, torch.where(y > s.q_right, 1.0 - right, middle)
+        y < e.q_left, left, torch.where(y > e.q_right, 1.0 - right, middle)
     )
 
 
 def log_density(s: Spline, y: torch.Tensor) -> torch.Tensor:
     """Log density: ``log(du / dq)`` on a piece, exponential in the tails."""
-    left = torch.log(s.beta_l * s.u_left) + s.beta_l * (y - s.q_left)
-    right = torch.log(s.beta_r * (1.0 - s.u_right)) - s.beta_r * (y - s.q_right)
-    # index of the piece holding y: how many inner breakpoints lie at or below it
-    num = s.q.shape[-1]
-    idx = (y.unsqueeze(-1) >= s.q[..., 1:]).sum(-1, keepdim=True)  # (*S, 1)
-    onehot = idx == torch.arange(num, device=y.device)  # (*S, M)
-    slope = torch.log(s.du) - torch.log(s.dq)  # (*batch, M)
-    middle = torch.where(onehot, slope, torch.zeros_like(slope)).sum(-1)
-    return torch.where(
-        y < s.q_left, left, torch.where(y > s.q_right, right, middle)
-    )
+    return _on_points(_log_density_points, s, y)
+
+
+def _log_density_points(s: Spline, y: torch.Tensor) -> torch.Tensor:
+    """:func:`log_density` at values of shape (*batch', E)."""
+    e = _ends(s)
+    left = torch.log(e.beta_l * e.u_left) + e.beta_l * (y - e.q_left)
+    right = torch.log(e.beta_r * (1.0 - e.u_right)) - e.beta_r * (y - e.q_right)
+    _, _, du, _, dq, _ = _piece_at(s, y)
+    middle = torch.log(du) - torch.log(dq)
+    return torch.where(y < e.q_left, left, torch.where(y > e.q_right, right, middle))
 
 
 def _left_tail_integral(s: Spline) -> torch.Tensor:
@@ -204,11 +325,7 @@ def moments(s: Spline):
     a, c = s.u_left, 1.0 - s.u_right
     ql, qr, bl, br = s.q_left, s.q_right, s.beta_l, s.beta_r
     u, du, q, dq = s.u, s.du, s.q, s.dq
-    m0 = (
-        _left_tail_integral(s)
-        + (du * (q + 0.5 * dq)).sum(-1)
-        + c * (qr + 1.0 / br)
-    )
+    m0 = _left_tail_integral(s) + (du * (q + 0.5 * dq)).sum(-1) + c * (qr + 1.0 / br)
     m1 = (
         0.5 * a**2 * ql
         - 0.25 * a**2 / bl
@@ -233,19 +350,48 @@ def crps(s: Spline, y: torch.Tensor) -> torch.Tensor:
     for series far from zero.
     """
     ref = s.q[..., s.q.shape[-1] // 2].detach()
-    s = s.shifted(ref)
-    y = y - ref
-    m0, m1, _ = moments(s)
+    return _on_points(_crps_points, s.shifted(ref), y - ref)
 
-    left, right = _tail_levels(s, y)
-    frac = _inner_fraction(y, s.q, s.dq)  # (*S, M)
-    v_mid = s.u_left + (s.du * frac).sum(-1)
-    g_mid = _left_tail_integral(s) + (s.du * frac * (s.q + 0.5 * s.dq * frac)).sum(-1)
+
+def _one_minus_u_integral(
+    s: Spline, area: torch.Tensor, g_end: torch.Tensor
+) -> torch.Tensor:
+    """``int_0^1 (1 - u) q(u) du`` from the piece areas and their running sum.
+
+    By parts, on ``[a_1, a_K]`` the integral is ``(1 - a_K) A + int G~`` where
+    ``G~(u) = int_{a_1}^u q`` and ``A = G~(a_K)``; on piece ``j`` (with ``E_j``
+    the running sum of the areas up to and including it)
+    ``int G~ = du_j (E_j - du_j (q_j / 2 + dq_j / 3))``. The tails add
+    ``q_1 (a - a^2 / 2) - (a - a^2 / 4) / b_L`` and ``c^2 (q_K / 2 + 1 / (4 b_R))``
+    with ``a = a_1``, ``c = 1 - a_K``. shapes: (*batch, M) -> (*batch,).
+    """
+    a, c = s.u_left, 1.0 - s.u_right
+    inner = s.du * (g_end - s.du * (0.5 * s.q + s.dq / 3.0))
+    left = s.q_left * (a - 0.5 * a**2) - (a - 0.25 * a**2) / s.beta_l
+    right = c**2 * (0.5 * s.q_right + 0.25 / s.beta_r)
+    return left + c * g_end[..., -1] + inner.sum(-1) + right
+
+
+def _crps_points(s: Spline, y: torch.Tensor) -> torch.Tensor:
+    """:func:`crps` at values of shape (*batch', E) (already centred)."""
+    e = _ends(s)
+    left, right = _tail_levels(e, y)
+    idx, u, du, q, dq, frac = _piece_at(s, y)
+    # running sum of the piece areas: int_{a_1}^{u_j + du_j} q, (*batch, M)
+    area = s.du * (s.q + 0.5 * s.dq)
+    g_end = torch.cumsum(area, -1)
+    g_a1 = e.u_left * (e.q_left - 1.0 / e.beta_l)  # int_0^{a_1} q
+    g_one = g_a1 + g_end[..., -1:] + (1.0 - e.u_right) * (e.q_right + 1.0 / e.beta_r)
+    v_mid = u + du * frac
+    # G(v): G at the piece's right end minus the part of the piece above v
+    rest = du * (1.0 - frac) * (q + 0.5 * dq * (1.0 + frac))
+    g_mid = g_a1 + _take(g_end, idx) - rest
     # G(v) in the tails, written so that nothing overflows for distant y
-    g_left = left * (y - 1.0 / s.beta_l)
-    g_right = m0 - right * (y + 1.0 / s.beta_r)
+    g_left = left * (y - 1.0 / e.beta_l)
+    g_right = g_one - right * (y + 1.0 / e.beta_r)
 
-    is_left, is_right = y < s.q_left, y > s.q_right
+    is_left, is_right = y < e.q_left, y > e.q_right
     v = torch.where(is_left, left, torch.where(is_right, 1.0 - right, v_mid))
     g = torch.where(is_left, g_left, torch.where(is_right, g_right, g_mid))
-    return y * (2.0 * v - 1.0) + 2.0 * (m0 - m1) - 2.0 * g
+    weighted = _one_minus_u_integral(s, area, g_end).unsqueeze(-1)
+    return y * (2.0 * v - 1.0) + 2.0 * weighted - 2.0 * g
