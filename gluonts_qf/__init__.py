@@ -1,9 +1,9 @@
 """gluonts-qf: learned quantile functions for GluonTS."""
 
-from .distributions import IQF, IQFOutput
+from .distributions import IQF, MQF2, IQFOutput, MQF2Output
 
 __version__ = "0.1.0"
-__all__ = ["IQF", "IQFOutput", "__version__"]
+__all__ = ["IQF", "IQFOutput", "MQF2", "MQF2Output", "__version__"]
 
 from .model.iqf import IQFEstimator  # noqa: E402
 

@@ -1,0 +1,377 @@
+"""The multivariate quantile function forecaster's distribution, MQF2.
+
+Kan, Aubet, Januschowski, Park, Benidis, Ruthotto, Gasthaus (AISTATS 2022),
+"Multivariate Quantile Function Forecaster": the quantile map is the gradient
+of a convex potential (a PICNN, :mod:`gluonts_qf.nn.picnn`) applied to a
+standard normal; training minimises the energy score. See ``DESIGN.md``
+section 2.
+"""
+
+import math
+from typing import Optional, Tuple
+
+import torch
+from gluonts.core.component import validated
+from gluonts.model.forecast_generator import ForecastGenerator, SampleForecastGenerator
+from gluonts.pydantic import pydantic
+from gluonts.torch.distributions import DistributionOutput
+from torch import Tensor, nn
+from torch.distributions import Distribution, constraints
+
+from ..nn.picnn import PICNN
+from .iqf import Levels, check_levels
+
+
+def check_beta(beta: float) -> float:
+    """Return the energy-score exponent, or raise: it must lie in (0, 2)."""
+    if not (isinstance(beta, (int, float)) and 0.0 < beta < 2.0):
+        raise ValueError(
+            f"beta must lie strictly between 0 and 2 (the energy score is strictly "
+            f"proper only there), got {beta!r}; the usual choice is 1.0."
+        )
+    return float(beta)
+
+
+def _safe_pow(sq: Tensor, half_beta: float) -> Tensor:
+    """``sq ** half_beta`` with a zero (not NaN) gradient where ``sq == 0``."""
+    pos = sq > 0
+    return torch.where(pos, torch.where(pos, sq, 1.0) ** half_beta, 0.0)
+
+
+def energy_score_from_samples(
+    samples: Tensor, y: Tensor, beta: float = 1.0, observed: Optional[Tensor] = None
+) -> Tensor:
+    r"""Unbiased energy score of ``y`` from one set of ``n`` i.i.d. samples.
+
+    ``mean_i ||Y_i - y||^b - sum_{i != j} ||Y_i - Y_j||^b / (2 n (n - 1))``,
+    an unbiased estimate of ``E||Y - y||^b - E||Y - Y'||^b / 2``. Norms run
+    over the observed coordinates only (``observed`` true / 1), also for the
+    sample pairs. Pairwise distances use the Gram identity on samples centred
+    by their (detached) mean, which leaves them unchanged.
+
+    Shapes: samples (n, *batch, D), y (*yb, D), observed broadcastable to y,
+    with ``batch`` and ``yb`` broadcastable (aligned right) -> (*out_batch,).
+    ``y`` must be finite where observed.
+    """
+    n = samples.shape[0]
+    if n < 2:
+        raise ValueError(f"the energy score needs at least 2 samples, got {n}.")
+    w = None if observed is None else observed.to(samples.dtype)
+    diff2 = (samples - y) ** 2
+    sq = (diff2 if w is None else diff2 * w).sum(-1)  # (n, *out)
+    term1 = _safe_pow(sq, beta / 2).mean(0)
+    a = (samples - samples.mean(0, keepdim=True).detach()).movedim(0, -2)  # (*b, n, D)
+    aw = a if w is None else a * w.unsqueeze(-2)  # (*out, n, D)
+    norms = (aw * a).sum(-1)  # (*out, n)
+    sq2 = norms.unsqueeze(-1) + norms.unsqueeze(-2) - 2 * aw @ a.transpose(-1, -2)
+    off = ~torch.eye(n, dtype=torch.bool, device=samples.device)
+    pair = _safe_pow(torch.where(off, sq2.clamp_min(0.0), 0.0), beta / 2)
+    term2 = pair.sum((-1, -2)) / (2 * n * (n - 1))
+    return term1 - term2
+
+
+class MQF2(Distribution):
+    r"""Joint distribution ``y = loc + scale * grad phi(x; h)``, ``x ~ N(0, I_D)``.
+
+    Kan et al. (2022), eq. of the MQF2 model: the multivariate quantile map
+    ``Q(u; h) = grad_x phi(Phi^{-1}(u); h)`` of a potential convex in ``x``
+    (Brenier map from the standard normal), so ``Q`` is monotone:
+    ``<Q(u) - Q(v), u - v> >= 0``.
+
+    Parameters
+    ----------
+    picnn
+        The potential (a :class:`~gluonts_qf.nn.PICNN`; any object with ``dim``,
+        ``gradient``, ``hessian``, ``hessian_logdet`` and ``inverse`` works).
+    context
+        Context features ``h``, shape: (*batch_shape, C).
+    loc, scale
+        Optional affine transform, broadcastable to (*batch_shape, D); ``None``
+        means 0 and 1.
+    """
+
+    arg_constraints: dict = {}
+    support = constraints.real_vector
+    has_rsample = True
+
+    def __init__(
+        self,
+        picnn: PICNN,
+        context: Tensor,
+        loc: Optional[Tensor] = None,
+        scale: Optional[Tensor] = None,
+        validate_args: Optional[bool] = False,
+    ) -> None:
+        self.picnn, self.context = picnn, context
+        dim = int(picnn.dim)
+        zero = context.new_zeros(())
+        self.loc = zero if loc is None else torch.as_tensor(loc).to(context)
+        self.scale = zero + 1 if scale is None else torch.as_tensor(scale).to(context)
+        try:
+            shapes = [
+                torch.broadcast_shapes(t.shape, (dim,))[:-1]
+                for t in (self.loc, self.scale)
+            ]
+            batch_shape = torch.broadcast_shapes(context.shape[:-1], *shapes)
+        except RuntimeError as err:
+            raise ValueError(
+                f"loc {tuple(self.loc.shape)} and scale {tuple(self.scale.shape)} must "
+                f"broadcast to (*batch, D={dim}) with context {tuple(context.shape)}."
+            ) from err
+        super().__init__(batch_shape, torch.Size([dim]), validate_args=validate_args)
+
+    @property
+    def dim(self) -> int:
+        return self.event_shape[0]
+
+    def _as_value(self, value: Tensor, name: str = "value") -> Tensor:
+        value = torch.as_tensor(value).to(self.context)
+        if value.shape[-1:] != self.event_shape:
+            raise ValueError(
+                f"{name} must have last dimension D={self.dim} (the joint dimension), "
+                f"got shape {tuple(value.shape)}."
+            )
+        return value
+
+    def _affine(self, z: Tensor) -> Tensor:
+        return self.loc + self.scale * z
+
+    def rsample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:
+        """Samples, shape: sample_shape + batch_shape + (D,)."""
+        shape = self._extended_shape(torch.Size(sample_shape))
+        x = torch.randn(shape, dtype=self.context.dtype, device=self.context.device)
+        return self._affine(self.picnn.gradient(x, self.context))
+
+    def quantile_map(self, u: Tensor) -> Tensor:
+        """The multivariate quantile ``Q(u)`` at level vectors u in (0, 1)^D.
+
+        Shapes: u (..., D) broadcastable with (*batch_shape, D) -> broadcast shape.
+        """
+        u = self._as_value(u, "u")
+        if not ((u > 0) & (u < 1)).all():
+            raise ValueError("u must lie strictly between 0 and 1 in every coordinate.")
+        x = torch.special.ndtri(u)
+        return self._affine(self.picnn.gradient(x, self.context))
+
+    def quantile(self, levels: Levels, num_samples: int = 1000) -> Tensor:
+        """Marginal quantiles per coordinate, estimated from ``num_samples`` samples.
+
+        Not ``quantile_map``: for each of the D coordinates separately, the
+        empirical quantile (linear interpolation, ``torch.quantile``) of that
+        coordinate's samples, so they are Monte Carlo estimates (standard error
+        ~ ``sqrt(u (1 - u) / num_samples) / density``) and never cross.
+
+        Returns shape: (*batch_shape, L, D).
+        """
+        lv = check_levels(levels).to(self.context)
+        samples = self.rsample(torch.Size([num_samples]))  # (n, *batch, D)
+        q = torch.quantile(samples, lv, dim=0)  # (L, *batch, D)
+        return q.movedim(0, -2)
+
+    @property
+    def mean(self) -> Tensor:
+        """Monte Carlo mean from 1000 samples, shape: (*batch_shape, D)."""
+        return self.rsample(torch.Size([1000])).mean(0)
+
+    def energy_score(
+        self,
+        y: Tensor,
+        beta: float = 1.0,
+        num_samples: int = 50,
+        observed: Optional[Tensor] = None,
+    ) -> Tensor:
+        r"""Unbiased estimate of ``E||Y - y||^b - E||Y - Y'||^b / 2`` from ``num_samples``.
+
+        See :func:`energy_score_from_samples`. ``observed`` (bool or 0/1,
+        broadcastable to ``y``) restricts every norm to the observed
+        coordinates; values at unobserved coordinates (NaN allowed) are ignored.
+        Shapes: y (*yb, D) with ``yb`` broadcastable to batch_shape -> broadcast of both.
+        """
+        beta = check_beta(beta)
+        if int(num_samples) != num_samples or num_samples < 2:
+            raise ValueError(
+                f"num_samples must be an integer >= 2, got {num_samples!r}."
+            )
+        y = self._as_value(y, "y")
+        if observed is None:
+            if torch.isnan(y).any():
+                raise ValueError(
+                    "y has NaN values; pass observed=~torch.isnan(y) to mask missing values."
+                )
+        else:
+            observed = torch.as_tensor(observed, device=y.device).to(torch.bool)
+            if (torch.isnan(y) & observed).any():
+                raise ValueError("y has NaN values where observed is true.")
+            y = torch.where(
+                observed, y, torch.zeros((), dtype=y.dtype, device=y.device)
+            )
+        samples = self.rsample(torch.Size([int(num_samples)]))  # (n, *batch, D)
+        extra = max(y.dim() - 1 - len(self.batch_shape), 0)
+        samples = samples.reshape(samples.shape[:1] + (1,) * extra + samples.shape[1:])
+        return energy_score_from_samples(samples, y, beta, observed)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        r"""``log N(x) - log det Hess phi(x) - sum_d log scale_d``, ``grad phi(x) = (y - loc) / scale``.
+
+        Exact change of variables (maximum-likelihood mode), for small D: ``x``
+        by Newton's method, the log-determinant from the exact Hessian. The
+        gradient flows through ``x`` by the implicit function theorem (one
+        differentiable Newton step from the solution with a detached Hessian).
+        Shape: (*batch,) for value (*batch, D).
+        """
+        value = self._as_value(value)
+        z = (value - self.loc) / self.scale
+        x = self.picnn.inverse(z, self.context)
+        if torch.is_grad_enabled():
+            hess = self.picnn.hessian(x, self.context).detach()
+            res = self.picnn.gradient(x, self.context) - z
+            x = x - torch.linalg.solve(hess, res.unsqueeze(-1)).squeeze(-1)
+        logdet = self.picnn.hessian_logdet(x, self.context)
+        log_normal = -0.5 * (x * x).sum(-1) - 0.5 * self.dim * math.log(2 * math.pi)
+        log_scale = torch.log(self.scale).expand(*x.shape[:-1], self.dim).sum(-1)
+        return log_normal - logdet - log_scale
+
+
+class MQF2ArgsProj(nn.Module):
+    """Features -> ``(context, picnn)``, the ``distr_args`` of :class:`MQF2Output`.
+
+    Holds the PICNN, so a model that registers this module trains (and saves)
+    the potential with it. The context is a linear projection, softly clipped
+    to ``[-threshold, threshold]``. Shapes: (*batch, in_features) -> (*batch, C).
+    """
+
+    def __init__(self, in_features: int, picnn: PICNN, threshold: float) -> None:
+        super().__init__()
+        self.proj = nn.Linear(in_features, picnn.context_dim)
+        self.picnn = picnn
+        self.threshold = float(threshold)
+
+    def forward(self, features: Tensor) -> Tuple[Tensor, PICNN]:
+        h = self.proj(features)
+        return self.threshold * torch.tanh(h / self.threshold), self.picnn
+
+
+def _check_int(name: str, value, low: int, hint: str) -> int:
+    if isinstance(value, bool) or int(value) != value or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}; {hint}")
+    return int(value)
+
+
+class MQF2Output(DistributionOutput):
+    r"""GluonTS ``DistributionOutput`` for MQF2, trained by the energy score.
+
+    Kan et al. (2022): ``get_args_proj(in_features)`` returns a module holding
+    the projection to the context AND the PICNN, whose output ``(context,
+    picnn)`` are the ``distr_args``; ``distribution(distr_args, loc, scale)``
+    builds an :class:`MQF2` and ``loss`` is its energy score, shape: (batch,).
+
+    Parameters
+    ----------
+    dim
+        D, the joint dimension (``prediction_length``, or times ``target_dim``).
+    hidden_size
+        Width H of the PICNN layers.
+    num_layers
+        Number of convex hidden layers of the PICNN.
+    context_dim
+        Size C of the context ``h``; ``None`` means ``hidden_size``.
+    es_num_samples
+        Samples per energy-score estimate (at least 2).
+    beta
+        Energy-score exponent in (0, 2).
+    eps
+        Strict convexity of the potential (smallest Hessian eigenvalue).
+    threshold_input
+        Context features are softly clipped to ``[-threshold_input, threshold_input]``.
+    """
+
+    distr_cls: type = MQF2
+
+    @validated()
+    def __init__(
+        self,
+        dim: pydantic.StrictInt,
+        hidden_size: pydantic.StrictInt = 32,
+        num_layers: pydantic.StrictInt = 2,
+        context_dim: Optional[pydantic.StrictInt] = None,
+        es_num_samples: pydantic.StrictInt = 50,
+        beta: float = 1.0,
+        eps: float = 1e-3,
+        threshold_input: float = 100.0,
+    ) -> None:
+        super().__init__()
+        self.dim = _check_int("dim", dim, 1, "it is the joint dimension D of a target.")
+        self.hidden_size = _check_int("hidden_size", hidden_size, 1, "e.g. 32.")
+        self.num_layers = _check_int("num_layers", num_layers, 1, "e.g. 2.")
+        self.context_dim = (
+            self.hidden_size
+            if context_dim is None
+            else _check_int("context_dim", context_dim, 1, "or None for hidden_size.")
+        )
+        self.es_num_samples = _check_int(
+            "es_num_samples", es_num_samples, 2, "e.g. 50."
+        )
+        self.beta = check_beta(beta)
+        if not (eps > 0 and math.isfinite(eps)):
+            raise ValueError(
+                f"eps must be a finite number > 0, got {eps!r}; e.g. 1e-3."
+            )
+        if not threshold_input > 0:
+            raise ValueError(f"threshold_input must be > 0, got {threshold_input!r}.")
+        self.eps, self.threshold_input = float(eps), float(threshold_input)
+        self.args_dim = {"context": self.context_dim}
+
+    def get_args_proj(self, in_features: int) -> MQF2ArgsProj:
+        """A new head (projection + PICNN) for features of size ``in_features``."""
+        picnn = PICNN(
+            self.dim, self.context_dim, self.hidden_size, self.num_layers, self.eps
+        )
+        return MQF2ArgsProj(in_features, picnn, self.threshold_input)
+
+    def domain_map(self, context: Tensor) -> Tuple[Tensor]:  # type: ignore[override]
+        """Soft clip of raw context features, shape: (*batch, C) -> (*batch, C)."""
+        t = self.threshold_input
+        return (t * torch.tanh(context / t),)
+
+    def distribution(
+        self,
+        distr_args,
+        loc: Optional[Tensor] = None,
+        scale: Optional[Tensor] = None,
+    ) -> MQF2:
+        if len(distr_args) != 2 or not isinstance(distr_args[1], nn.Module):
+            raise ValueError(
+                "MQF2Output expects distr_args == (context, picnn), the output of the "
+                "module returned by get_args_proj."
+            )
+        context, picnn = distr_args
+        return MQF2(picnn, context, loc=loc, scale=scale)
+
+    def loss(
+        self,
+        target: Tensor,
+        distr_args,
+        loc: Optional[Tensor] = None,
+        scale: Optional[Tensor] = None,
+        observed: Optional[Tensor] = None,
+    ) -> Tensor:
+        """Energy score of ``target`` (*batch, D), masked by ``observed``; shape: (*batch,)."""
+        if target.shape[-1:] != (self.dim,):
+            raise ValueError(
+                f"target has last dimension {tuple(target.shape)[-1:]} but "
+                f"MQF2Output(dim={self.dim}); D is prediction_length (times target_dim)."
+            )
+        distr = self.distribution(distr_args, loc=loc, scale=scale)
+        return distr.energy_score(target, self.beta, self.es_num_samples, observed)
+
+    @property
+    def event_shape(self) -> Tuple:
+        return (self.dim,)
+
+    @property
+    def forecast_generator(self) -> ForecastGenerator:
+        return SampleForecastGenerator()
+
+    @property
+    def value_in_support(self) -> float:
+        return 0.0

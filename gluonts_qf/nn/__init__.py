@@ -1,0 +1,5 @@
+"""Neural network building blocks."""
+
+from .picnn import PICNN
+
+__all__ = ["PICNN"]
