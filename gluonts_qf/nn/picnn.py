@@ -26,6 +26,12 @@ def inv_softplus(y: float) -> float:
     return y + math.log(-math.expm1(-y))
 
 
+def _act(a: Tensor) -> Tensor:
+    """softplus, linear only beyond 30 (where ``1 - sigmoid < 1e-13``, so the
+    hand-written derivative ``sigmoid`` matches autograd to rounding)."""
+    return F.softplus(a, threshold=30.0)
+
+
 class _Context(NamedTuple):
     """Context-only terms of the potential, each shape: (*context_batch, .)."""
 
@@ -162,12 +168,12 @@ class PICNN(nn.Module):
         for k in range(self.num_layers):
             a = (x * ctx.x_scales[k]) @ self.x_weights[k].t() + ctx.biases[k]
             if k:
-                a = a + (F.softplus(pre[-1]) * ctx.z_gates[k]) @ wz[k - 1].t()
+                a = a + (_act(pre[-1]) * ctx.z_gates[k]) @ wz[k - 1].t()
             pre.append(a)
         return pre
 
     def _phi(self, x: Tensor, ctx: _Context, pre: list[Tensor]) -> Tensor:
-        net = (ctx.out_weight * F.softplus(pre[-1])).sum(-1)
+        net = (ctx.out_weight * _act(pre[-1])).sum(-1)
         return net + (ctx.linear * x).sum(-1) + 0.5 * (ctx.quad * x * x).sum(-1)
 
     def _backward(

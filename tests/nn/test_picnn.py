@@ -1,0 +1,195 @@
+"""The PICNN potential: convexity, monotone gradient map, explicit derivatives vs autograd."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gluonts_qf.nn import PICNN
+
+F64 = torch.float64
+
+
+def random_picnn(
+    seed: int, dim=3, context_dim=4, hidden=8, layers=2, eps=1e-3
+) -> PICNN:
+    """A float64 PICNN with all parameters perturbed away from the near-identity start."""
+    torch.manual_seed(seed)
+    net = PICNN(dim, context_dim, hidden, layers, eps).to(F64)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.7 * torch.randn_like(p))
+        net.out_weight_raw.add_(2.0)  # a network part that matters
+    return net
+
+
+def autograd_gradient(net: PICNN, x, h, create_graph=True):
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(
+            net.potential(x, h).sum(), x, create_graph=create_graph
+        )
+    return g
+
+
+NETS = [(0, 3, 1), (1, 3, 2), (2, 5, 3), (3, 1, 2)]  # seed, D, layers
+
+
+@pytest.mark.parametrize("seed,dim,layers", NETS)
+def test_convex_along_random_lines(seed, dim, layers):
+    net = random_picnn(seed, dim=dim, layers=layers)
+    g = torch.Generator().manual_seed(seed)
+    h = 2 * torch.randn(16, 4, generator=g, dtype=F64)
+    x0 = 3 * torch.randn(16, dim, generator=g, dtype=F64)
+    d = torch.randn(16, dim, generator=g, dtype=F64)
+    t = torch.linspace(-6, 6, 241, dtype=F64).reshape(-1, 1, 1)
+    with torch.no_grad():
+        phi = net.potential(x0 + t * d, h)  # (241, 16)
+    second = phi[2:] - 2 * phi[1:-1] + phi[:-2]
+    step2 = (t[1, 0, 0] - t[0, 0, 0]) ** 2 * (d * d).sum(-1)
+    # strictly convex: second differences at least eps * step^2 (minus rounding)
+    assert (second >= net.eps * step2 * (1 - 1e-6) - 1e-9).all()
+
+
+@pytest.mark.parametrize("seed,dim,layers", NETS)
+def test_gradient_map_is_monotone(seed, dim, layers):
+    """<Q(x) - Q(x'), x - x'> >= eps ||x - x'||^2 on many random pairs and contexts."""
+    net = random_picnn(seed, dim=dim, layers=layers)
+    g = torch.Generator().manual_seed(100 + seed)
+    h = 2 * torch.randn(2000, 4, generator=g, dtype=F64)
+    x, x2 = (2 * torch.randn(2000, dim, generator=g, dtype=F64) for _ in range(2))
+    with torch.no_grad():
+        inner = ((net.gradient(x, h) - net.gradient(x2, h)) * (x - x2)).sum(-1)
+    assert (inner >= net.eps * ((x - x2) ** 2).sum(-1) * (1 - 1e-9)).all()
+
+
+@pytest.mark.parametrize("seed,dim,layers", NETS)
+def test_gradient_and_hessian_equal_autograd(seed, dim, layers):
+    net = random_picnn(seed, dim=dim, layers=layers)
+    x = 2 * torch.randn(5, 3, dim, dtype=F64)
+    h = torch.randn(3, 4, dtype=F64)
+    want = autograd_gradient(net, x, h)
+    torch.testing.assert_close(net.gradient(x, h), want, rtol=1e-10, atol=1e-12)
+    hess = net.hessian(x, h)
+    for i in range(5):
+        for b in range(3):
+            ref = torch.autograd.functional.hessian(
+                lambda v: net.potential(v, h[b]), x[i, b]
+            )
+            torch.testing.assert_close(hess[i, b], ref, rtol=1e-9, atol=1e-11)
+    torch.testing.assert_close(hess, hess.transpose(-1, -2))
+    assert (torch.linalg.eigvalsh(hess) >= net.eps * (1 - 1e-9)).all()
+    torch.testing.assert_close(net.hessian_logdet(x, h), torch.linalg.slogdet(hess)[1])
+
+
+def test_gradient_equals_finite_differences():
+    net = random_picnn(4, dim=4, layers=3)
+    x, h = torch.randn(6, 4, dtype=F64), torch.randn(6, 4, dtype=F64)
+    step = 1e-6
+    with torch.no_grad():
+        fd = torch.stack(
+            [
+                (net.potential(x + step * e, h) - net.potential(x - step * e, h))
+                / (2 * step)
+                for e in torch.eye(4, dtype=F64)
+            ],
+            -1,
+        )
+        torch.testing.assert_close(net.gradient(x, h), fd, rtol=1e-7, atol=1e-7)
+
+
+def test_parameter_gradients_of_the_map_equal_double_backward():
+    """Training graph: d/dtheta <Q(x; h), r> via the explicit map == autograd double backward."""
+    net = random_picnn(5, dim=3, layers=3)
+    x, r = torch.randn(7, 3, dtype=F64), torch.randn(7, 3, dtype=F64)
+    h = torch.randn(7, 4, dtype=F64, requires_grad=True)
+    params = [*net.parameters(), h]
+    mine = torch.autograd.grad((net.gradient(x, h) * r).sum(), params)
+    ref = torch.autograd.grad((autograd_gradient(net, x, h) * r).sum(), params)
+    for a, b in zip(mine, ref):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_graph_rule_and_no_grad():
+    net = random_picnn(6)
+    x, h = torch.randn(4, 3, dtype=F64), torch.randn(4, 4, dtype=F64)
+    with torch.no_grad():
+        g0 = net.gradient(x, h)
+        assert not g0.requires_grad
+        assert not net.hessian(x, h).requires_grad
+        assert net.gradient(x, h, create_graph=True).requires_grad  # explicit request
+    assert net.gradient(x, h).requires_grad  # default follows grad mode
+    g1 = net.gradient(x, h, create_graph=False)
+    assert not g1.requires_grad
+    torch.testing.assert_close(g0, g1)
+    net.eval()  # the module mode does not change the rule
+    assert net.gradient(x, h).requires_grad
+
+
+@pytest.mark.parametrize("batch", [(), (4,), (2, 3)])
+@pytest.mark.parametrize("sample", [(), (5,), (2, 5)])
+def test_shapes(batch, sample):
+    net = random_picnn(7, dim=3, context_dim=4)
+    h = torch.randn(*batch, 4, dtype=F64)
+    x = torch.randn(*sample, *batch, 3, dtype=F64)
+    out = (*sample, *batch)
+    assert net.potential(x, h).shape == out
+    assert net.gradient(x, h).shape == (*out, 3)
+    assert net.hessian(x, h).shape == (*out, 3, 3)
+    assert net.hessian_logdet(x, h).shape == out
+    assert net.inverse(net.gradient(x, h), h).shape == (*out, 3)
+    assert net(x, h).shape == out
+
+
+@pytest.mark.parametrize("seed,dim,layers", NETS)
+def test_inverse_recovers_x(seed, dim, layers):
+    net = random_picnn(seed, dim=dim, layers=layers)
+    x = 3 * torch.randn(200, dim, dtype=F64)
+    h = 2 * torch.randn(200, 4, dtype=F64)
+    y = net.gradient(x, h).detach()
+    x_hat = net.inverse(y, h)
+    assert not x_hat.requires_grad
+    torch.testing.assert_close(x_hat, x, rtol=1e-8, atol=1e-8)
+
+
+def test_inverse_float32():
+    net = random_picnn(8, dim=4).float()
+    x, h = torch.randn(100, 4), torch.randn(100, 4)
+    with torch.no_grad():
+        y = net.gradient(x, h)
+    torch.testing.assert_close(net.inverse(y, h), x, rtol=1e-3, atol=1e-3)
+
+
+def test_starts_near_identity_map():
+    torch.manual_seed(0)
+    net = PICNN(dim=6, context_dim=5, hidden_size=16, num_layers=3)
+    x, h = torch.randn(500, 6), torch.randn(500, 5)
+    with torch.no_grad():
+        q = net.gradient(x, h)
+    assert (q - x).abs().mean() < 0.2
+    assert torch.corrcoef(torch.stack([q[:, 0], x[:, 0]]))[0, 1] > 0.95
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(dim=0, context_dim=2),
+        dict(dim=2, context_dim=0),
+        dict(dim=2, context_dim=2, hidden_size=0),
+        dict(dim=2, context_dim=2, num_layers=0),
+        dict(dim=2.5, context_dim=2),
+        dict(dim=2, context_dim=2, eps=0.0),
+        dict(dim=2, context_dim=2, eps=float("nan")),
+    ],
+)
+def test_bad_hyperparameters(kwargs):
+    with pytest.raises(ValueError):
+        PICNN(**kwargs)
+
+
+def test_bad_shapes():
+    net = PICNN(3, 4)
+    with pytest.raises(ValueError, match="last dimension D=3"):
+        net.gradient(torch.randn(5, 2), torch.randn(5, 4))
+    with pytest.raises(ValueError, match="context_dim=4"):
+        net.gradient(torch.randn(5, 3), torch.randn(5, 2))
