@@ -73,10 +73,12 @@ def energy_score_from_samples(
 class MQF2(Distribution):
     r"""Joint distribution ``y = loc + scale * grad phi(x; h)``, ``x ~ N(0, I_D)``.
 
-    Kan et al. (2022), eq. of the MQF2 model: the multivariate quantile map
+    Kan et al. (2022), the MQF2 model: the multivariate quantile map
     ``Q(u; h) = grad_x phi(Phi^{-1}(u); h)`` of a potential convex in ``x``
-    (Brenier map from the standard normal), so ``Q`` is monotone:
-    ``<Q(u) - Q(v), u - v> >= 0``.
+    (Brenier map from the standard normal), so ``Q`` is monotone in the
+    reference coordinates ``x = Phi^{-1}(u)``:
+    ``<Q(u) - Q(v), Phi^{-1}(u) - Phi^{-1}(v)> >= 0``. (In ``u`` itself this
+    holds for D = 1 or a diagonal map, not in general.)
 
     Parameters
     ----------
@@ -159,7 +161,7 @@ class MQF2(Distribution):
         Not ``quantile_map``: for each of the D coordinates separately, the
         empirical quantile (linear interpolation, ``torch.quantile``) of that
         coordinate's samples, so they are Monte Carlo estimates (standard error
-        ~ ``sqrt(u (1 - u) / num_samples) / density``) and never cross.
+        ~ ``sqrt(u (1 - u) / num_samples) / density``), non-decreasing in the level.
 
         Returns shape: (*batch_shape, L, D).
         """
