@@ -5,7 +5,6 @@ Functions without Quantile Crossing for Distribution-free Time Series
 Forecasting", eq. 6-12. The maths lives in :mod:`._iqf_ops`.
 """
 
-
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
@@ -81,7 +80,9 @@ class IQF(Distribution):
         )
         zero = knot_values.new_zeros(())
         self.loc = zero if loc is None else torch.as_tensor(loc).to(knot_values)
-        self.scale = zero + 1 if scale is None else torch.as_tensor(scale).to(knot_values)
+        self.scale = (
+            zero + 1 if scale is None else torch.as_tensor(scale).to(knot_values)
+        )
         batch_shape = torch.broadcast_shapes(
             knot_values.shape[:-1], self.loc.shape, self.scale.shape
         )
@@ -124,7 +125,9 @@ class IQF(Distribution):
     def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))
         eps = torch.finfo(self.knot_values.dtype).eps
-        u = torch.rand(shape, dtype=self.knot_values.dtype, device=self.knot_values.device)
+        u = torch.rand(
+            shape, dtype=self.knot_values.dtype, device=self.knot_values.device
+        )
         return self.icdf(u.clamp(eps, 1.0 - eps))
 
     @property
@@ -182,7 +185,11 @@ class IQFOutput(DistributionOutput):
                 f"knot_levels must be strictly increasing without repeats, got "
                 f"{levels}; pass sorted(set(knot_levels))."
             )
-        if isinstance(num_pieces, bool) or int(num_pieces) != num_pieces or num_pieces < 1:
+        if (
+            isinstance(num_pieces, bool)
+            or int(num_pieces) != num_pieces
+            or num_pieces < 1
+        ):
             raise ValueError(
                 f"num_pieces must be an integer >= 1, got {num_pieces!r}; "
                 "use 1 for IQF or e.g. 5 for the spline variant."
@@ -220,7 +227,9 @@ class IQFOutput(DistributionOutput):
     ) -> IQF:
         values, beta_l, beta_r, *shares = distr_args
         level_shares, value_shares = shares if shares else (None, None)
-        levels = torch.tensor(self.knot_levels, dtype=values.dtype, device=values.device)
+        levels = torch.tensor(
+            self.knot_levels, dtype=values.dtype, device=values.device
+        )
         return IQF(
             levels, values, beta_l, beta_r, level_shares, value_shares, loc, scale
         )

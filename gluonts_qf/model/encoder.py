@@ -74,7 +74,9 @@ def seasonal_diff_scaling(
     s = min(max(season_length, 1), max(target.shape[-1] - 1, 1))
     both = observed[:, s:] * observed[:, :-s]
     diff = (target[:, s:] - target[:, :-s]).abs()
-    scale = (diff * both).sum(-1, keepdim=True) / both.sum(-1, keepdim=True).clamp(min=1.0)
+    scale = (diff * both).sum(-1, keepdim=True) / both.sum(-1, keepdim=True).clamp(
+        min=1.0
+    )
     dev = ((target - loc).abs() * observed).sum(-1, keepdim=True) / count.clamp(min=1.0)
     fallback = mean_abs_scale(target, observed)
     tiny = 1e-6 * fallback
@@ -98,7 +100,9 @@ def fill_leading(target: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
 def anchor_offsets(prediction_length: int, season_length: int) -> torch.Tensor:
     """Offsets ``k - s * ceil(k / s)`` (<= 0) of the seasonal-naive value for step k."""
     k = torch.arange(1, prediction_length + 1)
-    return k - season_length * torch.div(k + season_length - 1, season_length, rounding_mode="floor")
+    return k - season_length * torch.div(
+        k + season_length - 1, season_length, rounding_mode="floor"
+    )
 
 
 SCALINGS = ("mean", "seasonal")
@@ -165,17 +169,27 @@ class ForkingEncoder(nn.Module):
         self.anchor = anchor
         self.decoder_hidden = decoder_hidden
         self.register_buffer(
-            "offsets", anchor_offsets(prediction_length, season_length if anchor == "seasonal" else 1)
+            "offsets",
+            anchor_offsets(
+                prediction_length, season_length if anchor == "seasonal" else 1
+            ),
         )
-        self.embeddings = nn.ModuleList(nn.Embedding(c, embedding_dim) for c in cardinality)
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(c, embedding_dim) for c in cardinality
+        )
         static_dim = embedding_dim * len(cardinality) + num_feat_static_real
         rnn_in = 2 + len(self.lags_seq) + num_time_feat + static_dim + 1
         self.rnn = nn.GRU(
-            rnn_in, hidden_size, num_layers=num_layers, batch_first=True,
+            rnn_in,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
             dropout=dropout if num_layers > 1 else 0.0,
         )
         self.global_mlp = nn.Sequential(
-            nn.Linear(hidden_size + static_dim, decoder_hidden * (prediction_length + 1)),
+            nn.Linear(
+                hidden_size + static_dim, decoder_hidden * (prediction_length + 1)
+            ),
             nn.ReLU(),
         )
         self.local_mlp = nn.Sequential(
@@ -211,19 +225,32 @@ class ForkingEncoder(nn.Module):
         # (B, L); missing values arrive imputed, the left padding gets the first value
         filled = fill_leading(past_target, obs)
         if self.scaling == "seasonal":
-            loc, scale = seasonal_diff_scaling(filled, obs, self.season_length)  # (B, 1) x 2
+            loc, scale = seasonal_diff_scaling(
+                filled, obs, self.season_length
+            )  # (B, 1) x 2
         else:
             loc, scale = torch.zeros_like(obs[:, :1]), mean_abs_scale(past_target, obs)
         y = (filled - loc) / scale
         static = self._static(feat_static_cat.long(), feat_static_real.float())
         steps = torch.arange(lag0, L, device=y.device)  # (N,)
         lags = [y[:, steps - lag] for lag in self.lags_seq]
-        seq = torch.stack([y[:, steps], obs[:, steps], *lags], dim=-1)  # (B, N, 2 + lags)
+        seq = torch.stack(
+            [y[:, steps], obs[:, steps], *lags], dim=-1
+        )  # (B, N, 2 + lags)
         # a per-series magnitude feature: the scale itself, or the level in units of the scale
-        level = torch.log1p(scale) if self.scaling == "mean" else torch.log1p(loc.abs() / scale)
+        level = (
+            torch.log1p(scale)
+            if self.scaling == "mean"
+            else torch.log1p(loc.abs() / scale)
+        )
         ytrend = level.expand(B, len(steps)).unsqueeze(-1)
         seq = torch.cat(
-            [seq, past_time_feat[:, lag0:], static.unsqueeze(1).expand(-1, len(steps), -1), ytrend],
+            [
+                seq,
+                past_time_feat[:, lag0:],
+                static.unsqueeze(1).expand(-1, len(steps), -1),
+                ytrend,
+            ],
             dim=-1,
         )
         out, _ = self.rnn(seq)  # (B, N, H)
@@ -232,12 +259,22 @@ class ForkingEncoder(nn.Module):
         context = out[:, -n_orig:]  # (B, F, H)
 
         # (B, F, H + S) -> (B, F, T + 1, Hd): a shared part and one per horizon
-        g = self.global_mlp(torch.cat([context, static.unsqueeze(1).expand(-1, n_orig, -1)], -1))
+        g = self.global_mlp(
+            torch.cat([context, static.unsqueeze(1).expand(-1, n_orig, -1)], -1)
+        )
         g = g.reshape(B, n_orig, T + 1, self.decoder_hidden)
         shared, per_step = g[:, :, :1].expand(-1, -1, T, -1), g[:, :, 1:]
         # time features and anchors at origin + k, k = 1..T: (F, T) indices
         ahead = origins.unsqueeze(-1) + torch.arange(1, T + 1, device=y.device)
-        time_all = torch.cat([past_time_feat, future_time_feat], dim=1)  # (B, L + T, Ft)
-        anchor = y[:, origins.unsqueeze(-1) + self.offsets] if self.anchor != "none" else y.new_zeros(B, n_orig, T)
-        local_in = torch.cat([shared, per_step, time_all[:, ahead], anchor.unsqueeze(-1)], -1)
+        time_all = torch.cat(
+            [past_time_feat, future_time_feat], dim=1
+        )  # (B, L + T, Ft)
+        anchor = (
+            y[:, origins.unsqueeze(-1) + self.offsets]
+            if self.anchor != "none"
+            else y.new_zeros(B, n_orig, T)
+        )
+        local_in = torch.cat(
+            [shared, per_step, time_all[:, ahead], anchor.unsqueeze(-1)], -1
+        )
         return Encoded(context, self.local_mlp(local_in), anchor, loc, scale, origins)

@@ -123,7 +123,7 @@ class PICNN(nn.Module):
             for layer in list(self.heads) + [self.out_head]:
                 layer.reset_parameters()
                 layer.weight.mul_(0.1)
-            for k, head in enumerate(self.heads):
+            for head in self.heads:
                 head.bias[:D].fill_(1.0)  # x scales start at 1
                 head.bias[D + H :].fill_(gate0)  # gates start at 1
             self.out_head.bias[:H].fill_(gate0)

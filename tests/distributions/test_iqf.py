@@ -24,22 +24,36 @@ def random_iqf(seed, batch=(), knot_levels=(0.05, 0.3, 0.5, 0.8, 0.95), pieces=3
     """A random IQF built through IQFOutput.domain_map (the model's path)."""
     g = torch.Generator().manual_seed(seed)
     out = IQFOutput(knot_levels=knot_levels, num_pieces=pieces)
-    raw = [2 * torch.randn(*batch, d, generator=g, dtype=D) for d in out.args_dim.values()]
+    raw = [
+        2 * torch.randn(*batch, d, generator=g, dtype=D) for d in out.args_dim.values()
+    ]
     return out.distribution(out.domain_map(*raw))
 
 
-CASES = [(s, kl, p) for s in range(4) for kl, p in [((0.1, 0.9), 1), ((0.05, 0.3, 0.5, 0.8, 0.95), 3), (tuple(np.linspace(0.1, 0.9, 9)), 5)]]
+CASES = [
+    (s, kl, p)
+    for s in range(4)
+    for kl, p in [
+        ((0.1, 0.9), 1),
+        ((0.05, 0.3, 0.5, 0.8, 0.95), 3),
+        (tuple(np.linspace(0.1, 0.9, 9)), 5),
+    ]
+]
 
 
 def test_hand_values():
     d = hand_iqf()
     got = d.quantile([0.05, 0.3, 0.7, 0.99])
-    want = torch.tensor([0.5 * math.log(0.5), 0.25, 0.75, 1 + 0.5 * math.log(10)], dtype=D)
+    want = torch.tensor(
+        [0.5 * math.log(0.5), 0.25, 0.75, 1 + 0.5 * math.log(10)], dtype=D
+    )
     torch.testing.assert_close(got, want)
     # mean: tails a q1 - a/b and (1-a) qK + (1-a)/b, middle trapezoid 0.8 * 0.5
     assert d.mean.item() == pytest.approx(0.1 * (0 - 0.5) + 0.8 * 0.5 + 0.1 * (1 + 0.5))
     # cdf in the left tail: a1 exp(b (y - q1))
-    assert d.cdf(torch.tensor(-1.0, dtype=D)).item() == pytest.approx(0.1 * math.exp(-2))
+    assert d.cdf(torch.tensor(-1.0, dtype=D)).item() == pytest.approx(
+        0.1 * math.exp(-2)
+    )
     # density: 1 / slope on the piece, b (1 - F) in the right tail
     assert d.log_prob(torch.tensor(0.5, dtype=D)).item() == pytest.approx(math.log(0.8))
     y = torch.tensor(2.0, dtype=D)
@@ -61,7 +75,10 @@ def pinball_crps(d: IQF, y: float, points) -> float:
 @pytest.mark.parametrize("seed,levels,pieces", CASES)
 def test_crps_matches_numerical_integral(seed, levels, pieces):
     d = random_iqf(seed, knot_levels=levels, pieces=pieces)
-    lo, hi = d.icdf(torch.tensor(1e-3, dtype=D)).item(), d.icdf(torch.tensor(0.999, dtype=D)).item()
+    lo, hi = (
+        d.icdf(torch.tensor(1e-3, dtype=D)).item(),
+        d.icdf(torch.tensor(0.999, dtype=D)).item(),
+    )
     ys = [lo - 3, lo, *np.linspace(lo, hi, 7), hi, hi + 3]
     brk = list(d.spline.u.reshape(-1).tolist()) + [d.spline.u_right.item()]
     for y in ys:
@@ -86,7 +103,9 @@ def test_no_crossing_and_cdf_inverts_quantile(seed, levels, pieces):
     assert q.shape == (4, 2, 2001)
     assert (q.diff(dim=-1) > 0).all()
     back = d.cdf(q.movedim(-1, 0))  # (L, 4, 2)
-    torch.testing.assert_close(back, u.reshape(-1, 1, 1).expand_as(back), rtol=0, atol=1e-9)
+    torch.testing.assert_close(
+        back, u.reshape(-1, 1, 1).expand_as(back), rtol=0, atol=1e-9
+    )
 
 
 @pytest.mark.parametrize("seed,levels,pieces", CASES[:6])
@@ -102,8 +121,12 @@ def test_density_integrates_to_one_and_is_cdf_derivative(seed, levels, pieces):
     y = torch.linspace(brk[0] - 2, brk[-1] + 2, 301, dtype=D)
     h = 1e-6
     fd = (d.cdf(y + h) - d.cdf(y - h)) / (2 * h)
-    near_break = (y.unsqueeze(-1) - torch.tensor(brk, dtype=D)).abs().min(-1).values < 1e-5
-    torch.testing.assert_close(fd[~near_break], d.log_prob(y).exp()[~near_break], rtol=1e-5, atol=1e-8)
+    near_break = (y.unsqueeze(-1) - torch.tensor(brk, dtype=D)).abs().min(
+        -1
+    ).values < 1e-5
+    torch.testing.assert_close(
+        fd[~near_break], d.log_prob(y).exp()[~near_break], rtol=1e-5, atol=1e-8
+    )
 
 
 @pytest.mark.parametrize("seed,levels,pieces", CASES[:6])
@@ -114,7 +137,9 @@ def test_mean_and_variance_match_integrals_of_q(seed, levels, pieces):
     edges = [0.0, *d.spline.u.reshape(-1).tolist(), d.spline.u_right.item(), 1.0]
 
     def integral(f):
-        return sum(integrate.quad(f, a, b, limit=200)[0] for a, b in zip(edges, edges[1:]))
+        return sum(
+            integrate.quad(f, a, b, limit=200)[0] for a, b in zip(edges, edges[1:])
+        )
 
     m, m2 = integral(q), integral(lambda u: q(u) ** 2)
     assert d.mean.item() == pytest.approx(m, rel=1e-7, abs=1e-9)
@@ -126,10 +151,18 @@ def test_loc_scale_rules():
     loc = torch.tensor([0.0, 1.0, -2.0, 1e3, 5.0], dtype=D)
     scale = torch.tensor([1.0, 2.0, 0.5, 10.0, 3.0], dtype=D)
     out = IQFOutput(knot_levels=(0.05, 0.3, 0.5, 0.8, 0.95), num_pieces=3)
-    args = (base.knot_values, base.beta_l, base.beta_r, base.level_shares, base.value_shares)
+    args = (
+        base.knot_values,
+        base.beta_l,
+        base.beta_r,
+        base.level_shares,
+        base.value_shares,
+    )
     d = out.distribution(args, loc=loc, scale=scale)
     u = torch.tensor([0.01, 0.2, 0.5, 0.97], dtype=D)
-    torch.testing.assert_close(d.quantile(u), loc[:, None] + scale[:, None] * base.quantile(u))
+    torch.testing.assert_close(
+        d.quantile(u), loc[:, None] + scale[:, None] * base.quantile(u)
+    )
     y = torch.tensor([0.3, 1.7, -3.0, 1012.0, 4.0], dtype=D)
     z = (y - loc) / scale
     torch.testing.assert_close(d.crps(y), scale * base.crps(z))
@@ -139,7 +172,9 @@ def test_loc_scale_rules():
     torch.testing.assert_close(d.variance, scale**2 * base.variance)
     torch.testing.assert_close(out.loss(y, args, loc=loc, scale=scale), d.crps(y))
     # None for either is the identity
-    torch.testing.assert_close(out.distribution(args, scale=scale).mean, scale * base.mean)
+    torch.testing.assert_close(
+        out.distribution(args, scale=scale).mean, scale * base.mean
+    )
     torch.testing.assert_close(out.distribution(args, loc=loc).mean, loc + base.mean)
 
 
@@ -172,7 +207,10 @@ def test_samples_follow_the_cdf():
 def test_gradients_finite_for_extreme_targets(dtype):
     out = IQFOutput(knot_levels=(0.1, 0.3, 0.5, 0.7, 0.9), num_pieces=4)
     torch.manual_seed(0)
-    raw = [torch.randn(6, d, dtype=dtype, requires_grad=True) for d in out.args_dim.values()]
+    raw = [
+        torch.randn(6, d, dtype=dtype, requires_grad=True)
+        for d in out.args_dim.values()
+    ]
     y = torch.tensor([-1e6, -1e3, 0.0, 0.5, 1e3, 1e6], dtype=dtype)
     loss = out.loss(y, out.domain_map(*raw))
     assert torch.isfinite(loss).all()
@@ -188,7 +226,9 @@ def test_gradients_finite_for_extreme_targets(dtype):
 def test_crps_gradient_matches_finite_differences():
     out = IQFOutput(knot_levels=(0.1, 0.5, 0.9), num_pieces=2)
     torch.manual_seed(2)
-    raw = tuple(torch.randn(4, d, dtype=D, requires_grad=True) for d in out.args_dim.values())
+    raw = tuple(
+        torch.randn(4, d, dtype=D, requires_grad=True) for d in out.args_dim.values()
+    )
     y = torch.tensor([-2.0, 0.1, 0.4, 3.0], dtype=D)
     fn = lambda *r: out.loss(y, out.domain_map(*r))  # noqa: E731
     assert torch.autograd.gradcheck(fn, raw)
@@ -197,10 +237,18 @@ def test_crps_gradient_matches_finite_differences():
 def test_float32_crps_accurate_far_from_zero():
     d64 = random_iqf(5)
     shift = 1e4
-    args = [d64.knot_values + shift, d64.beta_l, d64.beta_r, d64.level_shares, d64.value_shares]
+    args = [
+        d64.knot_values + shift,
+        d64.beta_l,
+        d64.beta_r,
+        d64.level_shares,
+        d64.value_shares,
+    ]
     d32 = IQF(d64.knot_levels.float(), *[a.float() for a in args])
     y = torch.tensor([shift - 1, shift + 0.5, shift + 2])
-    torch.testing.assert_close(d32.crps(y).double(), d64.crps(y.double() - shift), rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(
+        d32.crps(y).double(), d64.crps(y.double() - shift), rtol=1e-3, atol=1e-3
+    )
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,7 @@ def test_gradient_and_hessian_equal_autograd(seed, dim, layers):
     for i in range(5):
         for b in range(3):
             ref = torch.autograd.functional.hessian(
-                lambda v: net.potential(v, h[b]), x[i, b]
+                lambda v, b=b: net.potential(v, h[b]), x[i, b]
             )
             torch.testing.assert_close(hess[i, b], ref, rtol=1e-9, atol=1e-11)
     torch.testing.assert_close(hess, hess.transpose(-1, -2))

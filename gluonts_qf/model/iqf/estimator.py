@@ -1,6 +1,6 @@
 """``IQFEstimator``: GluonTS estimator for the forking-sequence IQF forecaster."""
 
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,10 @@ PREDICTION_INPUT_NAMES = [
     "past_observed_values",
     "future_time_feat",
 ]
-TRAINING_INPUT_NAMES = PREDICTION_INPUT_NAMES + ["future_target", "future_observed_values"]
+TRAINING_INPUT_NAMES = PREDICTION_INPUT_NAMES + [
+    "future_target",
+    "future_observed_values",
+]
 ANCHORS = ("seasonal", "last", "none")
 DEFAULT_KNOTS = (0.02, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.98)
 
@@ -114,7 +117,7 @@ class IQFEstimator(PyTorchLightningEstimator):
         freq: str,
         prediction_length: pydantic.StrictInt,
         context_length: Optional[pydantic.StrictInt] = None,
-        knot_levels: List[float] = list(DEFAULT_KNOTS),
+        knot_levels: Sequence[float] = DEFAULT_KNOTS,
         num_pieces: pydantic.StrictInt = 1,
         tol: float = 1e-4,
         num_origins: Optional[pydantic.StrictInt] = None,
@@ -143,9 +146,19 @@ class IQFEstimator(PyTorchLightningEstimator):
         try:
             pd.tseries.frequencies.to_offset(freq)
         except ValueError as err:
-            raise ValueError(f"freq={freq!r} is not a pandas frequency (e.g. 'H', 'D', 'W').") from err
-        for name in ("prediction_length", "hidden_size", "num_layers", "decoder_hidden",
-                     "embedding_dim", "batch_size", "num_batches_per_epoch", "lr"):
+            raise ValueError(
+                f"freq={freq!r} is not a pandas frequency (e.g. 'H', 'D', 'W')."
+            ) from err
+        for name in (
+            "prediction_length",
+            "hidden_size",
+            "num_layers",
+            "decoder_hidden",
+            "embedding_dim",
+            "batch_size",
+            "num_batches_per_epoch",
+            "lr",
+        ):
             _positive(name, locals()[name])
         for name in ("context_length", "num_origins", "season_length"):
             _positive(name, locals()[name], allow_none=True)
@@ -158,23 +171,38 @@ class IQFEstimator(PyTorchLightningEstimator):
         if lags_seq is not None and any(lag < 1 for lag in lags_seq):
             raise ValueError(f"lags_seq must hold lags >= 1, got {lags_seq}.")
         if cardinality is not None and any(c < 1 for c in cardinality):
-            raise ValueError(f"cardinality must hold positive counts, got {cardinality}.")
-        self.distr_output = IQFOutput(knot_levels=knot_levels, num_pieces=num_pieces, tol=tol)
+            raise ValueError(
+                f"cardinality must hold positive counts, got {cardinality}."
+            )
+        self.distr_output = IQFOutput(
+            knot_levels=knot_levels, num_pieces=num_pieces, tol=tol
+        )
         self.freq = freq
         self.prediction_length = prediction_length
         self.season_length = season_length or get_seasonality(freq)
-        self.context_length = context_length or 2 * max(prediction_length, self.season_length)
+        self.context_length = context_length or 2 * max(
+            prediction_length, self.season_length
+        )
         self.num_origins = num_origins or min(self.context_length, prediction_length)
-        self.lags_seq = sorted(set(lags_seq)) if lags_seq is not None else default_lags(self.season_length)
+        self.lags_seq = (
+            sorted(set(lags_seq))
+            if lags_seq is not None
+            else default_lags(self.season_length)
+        )
         self.anchor = anchor
         self.time_features = time_features_from_frequency_str(freq)
         self.cardinality = list(cardinality) if cardinality else [1]
         self.use_static_cat = bool(cardinality)
         self.num_feat_static_real = num_feat_static_real
         self.num_feat_dynamic_real = num_feat_dynamic_real
-        self.model_sizes = dict(hidden_size=hidden_size, num_layers=num_layers,
-                                decoder_hidden=decoder_hidden, embedding_dim=embedding_dim,
-                                dropout=dropout, scaling=scaling)
+        self.model_sizes = dict(
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            decoder_hidden=decoder_hidden,
+            embedding_dim=embedding_dim,
+            dropout=dropout,
+            scaling=scaling,
+        )
         self.lr, self.weight_decay = lr, weight_decay
         self.batch_size, self.num_batches_per_epoch = batch_size, num_batches_per_epoch
         self.train_sampler = train_sampler or ExpectedNumInstanceSampler(
@@ -186,11 +214,20 @@ class IQFEstimator(PyTorchLightningEstimator):
 
     # -- data -------------------------------------------------------------
     def create_transformation(self) -> Transformation:
-        dynamic = [FieldName.FEAT_DYNAMIC_REAL] if self.num_feat_dynamic_real > 0 else []
+        dynamic = (
+            [FieldName.FEAT_DYNAMIC_REAL] if self.num_feat_dynamic_real > 0 else []
+        )
         steps: List[Transformation] = [
             SelectFields(
-                [FieldName.ITEM_ID, FieldName.INFO, FieldName.START, FieldName.TARGET,
-                 FieldName.FEAT_STATIC_CAT, FieldName.FEAT_STATIC_REAL, *dynamic],
+                [
+                    FieldName.ITEM_ID,
+                    FieldName.INFO,
+                    FieldName.START,
+                    FieldName.TARGET,
+                    FieldName.FEAT_STATIC_CAT,
+                    FieldName.FEAT_STATIC_REAL,
+                    *dynamic,
+                ],
                 allow_missing=True,
             )
         ]
@@ -203,20 +240,35 @@ class IQFEstimator(PyTorchLightningEstimator):
             AsNumpyArray(FieldName.FEAT_STATIC_REAL, expected_ndim=1),
             AsNumpyArray(FieldName.TARGET, expected_ndim=1),
             AddObservedValuesIndicator(
-                FieldName.TARGET, FieldName.OBSERVED_VALUES,
+                FieldName.TARGET,
+                FieldName.OBSERVED_VALUES,
                 imputation_method=LastValueImputation(),
             ),
-            AddTimeFeatures(FieldName.START, FieldName.TARGET, FieldName.FEAT_TIME,
-                            self.time_features, self.prediction_length),
-            AddAgeFeature(FieldName.TARGET, FieldName.FEAT_AGE, self.prediction_length,
-                          log_scale=True),
-            VstackFeatures(FieldName.FEAT_TIME, [FieldName.FEAT_TIME, FieldName.FEAT_AGE, *dynamic]),
+            AddTimeFeatures(
+                FieldName.START,
+                FieldName.TARGET,
+                FieldName.FEAT_TIME,
+                self.time_features,
+                self.prediction_length,
+            ),
+            AddAgeFeature(
+                FieldName.TARGET,
+                FieldName.FEAT_AGE,
+                self.prediction_length,
+                log_scale=True,
+            ),
+            VstackFeatures(
+                FieldName.FEAT_TIME, [FieldName.FEAT_TIME, FieldName.FEAT_AGE, *dynamic]
+            ),
         ]
         return Chain(steps)
 
     def _splitter(self, module: IQFLightningModule, mode: str) -> InstanceSplitter:
-        sampler = {"training": self.train_sampler, "validation": self.validation_sampler,
-                   "test": TestSplitSampler()}[mode]
+        sampler = {
+            "training": self.train_sampler,
+            "validation": self.validation_sampler,
+            "test": TestSplitSampler(),
+        }[mode]
         return InstanceSplitter(
             target_field=FieldName.TARGET,
             is_pad_field=FieldName.IS_PAD,
@@ -229,18 +281,35 @@ class IQFEstimator(PyTorchLightningEstimator):
             dummy_value=0.0,
         )
 
-    def create_training_data_loader(self, data: Dataset, module, shuffle_buffer_length: Optional[int] = None, **kwargs) -> Iterable:
-        instances = self._splitter(module, "training").apply(Cyclic(data).stream(), is_train=True)
+    def create_training_data_loader(
+        self,
+        data: Dataset,
+        module,
+        shuffle_buffer_length: Optional[int] = None,
+        **kwargs,
+    ) -> Iterable:
+        instances = self._splitter(module, "training").apply(
+            Cyclic(data).stream(), is_train=True
+        )
         return as_stacked_batches(
-            instances, batch_size=self.batch_size, shuffle_buffer_length=shuffle_buffer_length,
-            field_names=TRAINING_INPUT_NAMES, output_type=_as_tensor,
+            instances,
+            batch_size=self.batch_size,
+            shuffle_buffer_length=shuffle_buffer_length,
+            field_names=TRAINING_INPUT_NAMES,
+            output_type=_as_tensor,
             num_batches_per_epoch=self.num_batches_per_epoch,
         )
 
-    def create_validation_data_loader(self, data: Dataset, module, **kwargs) -> Iterable:
+    def create_validation_data_loader(
+        self, data: Dataset, module, **kwargs
+    ) -> Iterable:
         instances = self._splitter(module, "validation").apply(data, is_train=True)
-        return as_stacked_batches(instances, batch_size=self.batch_size,
-                                  field_names=TRAINING_INPUT_NAMES, output_type=_as_tensor)
+        return as_stacked_batches(
+            instances,
+            batch_size=self.batch_size,
+            field_names=TRAINING_INPUT_NAMES,
+            output_type=_as_tensor,
+        )
 
     # -- model ------------------------------------------------------------
     def create_lightning_module(self) -> IQFLightningModule:
@@ -257,9 +326,13 @@ class IQFEstimator(PyTorchLightningEstimator):
             distr_output=self.distr_output,
             **self.model_sizes,
         )
-        return IQFLightningModule(model_kwargs=model_kwargs, lr=self.lr, weight_decay=self.weight_decay)
+        return IQFLightningModule(
+            model_kwargs=model_kwargs, lr=self.lr, weight_decay=self.weight_decay
+        )
 
-    def create_predictor(self, transformation: Transformation, module) -> PyTorchPredictor:
+    def create_predictor(
+        self, transformation: Transformation, module
+    ) -> PyTorchPredictor:
         return PyTorchPredictor(
             input_transform=transformation + self._splitter(module, "test"),
             input_names=PREDICTION_INPUT_NAMES,
@@ -270,7 +343,12 @@ class IQFEstimator(PyTorchLightningEstimator):
             device="auto",
         )
 
-    def train_model(self, training_data: Dataset, validation_data: Optional[Dataset] = None, **kwargs) -> TrainOutput:
+    def train_model(
+        self,
+        training_data: Dataset,
+        validation_data: Optional[Dataset] = None,
+        **kwargs,
+    ) -> TrainOutput:
         check_dataset(training_data, self.freq, "training_data")
         if validation_data is not None:
             check_dataset(validation_data, self.freq, "validation_data")

@@ -20,7 +20,9 @@ class IQFLightningModule(pl.LightningModule):
     """
 
     @validated()
-    def __init__(self, model_kwargs: dict, lr: float = 1e-3, weight_decay: float = 1e-8) -> None:
+    def __init__(
+        self, model_kwargs: dict, lr: float = 1e-3, weight_decay: float = 1e-8
+    ) -> None:
         super().__init__()
         self.model = IQFModel(**model_kwargs)
         self.lr = lr
@@ -48,4 +50,6 @@ class IQFLightningModule(pl.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        return torch.optim.Adam(
+            self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay
+        )

@@ -50,9 +50,21 @@ class IQFModel(nn.Module):
     ) -> None:
         super().__init__()
         self.encoder = ForkingEncoder(
-            prediction_length, context_length, num_origins, lags_seq, season_length,
-            anchor, num_time_feat, cardinality, embedding_dim, num_feat_static_real,
-            hidden_size, num_layers, decoder_hidden, dropout, scaling,
+            prediction_length,
+            context_length,
+            num_origins,
+            lags_seq,
+            season_length,
+            anchor,
+            num_time_feat,
+            cardinality,
+            embedding_dim,
+            num_feat_static_real,
+            hidden_size,
+            num_layers,
+            decoder_hidden,
+            dropout,
+            scaling,
         )
         self.distr_output = distr_output or IQFOutput()
         self.args_proj = self.distr_output.get_args_proj(decoder_hidden)
@@ -71,11 +83,17 @@ class IQFModel(nn.Module):
         return InputSpec(
             {
                 "feat_static_cat": Input(shape=(B, self.num_cat), dtype=torch.long),
-                "feat_static_real": Input(shape=(B, self.num_feat_static_real), dtype=torch.float),
-                "past_time_feat": Input(shape=(B, L, self.num_time_feat), dtype=torch.float),
+                "feat_static_real": Input(
+                    shape=(B, self.num_feat_static_real), dtype=torch.float
+                ),
+                "past_time_feat": Input(
+                    shape=(B, L, self.num_time_feat), dtype=torch.float
+                ),
                 "past_target": Input(shape=(B, L), dtype=torch.float),
                 "past_observed_values": Input(shape=(B, L), dtype=torch.float),
-                "future_time_feat": Input(shape=(B, T, self.num_time_feat), dtype=torch.float),
+                "future_time_feat": Input(
+                    shape=(B, T, self.num_time_feat), dtype=torch.float
+                ),
             },
             torch.zeros,
         )
@@ -95,8 +113,13 @@ class IQFModel(nn.Module):
         loc (B, T), scale (B, 1), as GluonTS's distribution forecast generator expects.
         """
         enc = self.encoder(
-            feat_static_cat, feat_static_real, past_time_feat, past_target,
-            past_observed_values, future_time_feat, num_origins=1,
+            feat_static_cat,
+            feat_static_real,
+            past_time_feat,
+            past_target,
+            past_observed_values,
+            future_time_feat,
+            num_origins=1,
         )
         args = self.args_proj(enc.horizon[:, 0])  # (B, 1, T, H) -> (B, T, ...)
         return args, enc.loc + enc.anchor[:, 0] * enc.scale, enc.scale
@@ -114,15 +137,25 @@ class IQFModel(nn.Module):
     ) -> torch.Tensor:
         """Mean CRPS in scaled units over all origins and steps; shape: (B,)."""
         enc = self.encoder(
-            feat_static_cat, feat_static_real, past_time_feat, past_target,
-            past_observed_values, future_time_feat,
+            feat_static_cat,
+            feat_static_real,
+            past_time_feat,
+            past_target,
+            past_observed_values,
+            future_time_feat,
         )
         T = self.prediction_length
         # targets of every origin: (B, L + T) gathered at origin + 1..T -> (B, F, T)
-        ahead = enc.origins.unsqueeze(-1) + torch.arange(1, T + 1, device=past_target.device)
+        ahead = enc.origins.unsqueeze(-1) + torch.arange(
+            1, T + 1, device=past_target.device
+        )
         target = torch.cat([past_target, future_target], dim=1)[:, ahead]
         target = (target - enc.loc.unsqueeze(-1)) / enc.scale.unsqueeze(-1)
-        observed = torch.cat([past_observed_values, future_observed_values], dim=1)[:, ahead]
-        distr = self.distr_output.distribution(self.args_proj(enc.horizon), loc=enc.anchor)
+        observed = torch.cat([past_observed_values, future_observed_values], dim=1)[
+            :, ahead
+        ]
+        distr = self.distr_output.distribution(
+            self.args_proj(enc.horizon), loc=enc.anchor
+        )
         crps = distr.crps(torch.where(observed > 0, target, enc.anchor))  # (B, F, T)
         return (crps * observed).sum((-1, -2)) / observed.sum((-1, -2)).clamp(min=1.0)
