@@ -1,0 +1,320 @@
+"""What every forking-sequence estimator shares: checks, data pipeline, loaders.
+
+:class:`ForkingEstimator` validates the encoder's hyperparameters, builds the
+GluonTS transformation chain, the instance splitter and the data loaders, and
+checks datasets before training. A concrete estimator (IQF, MQF2) adds its
+head's hyperparameters, ``create_lightning_module`` and ``create_predictor``.
+"""
+
+from typing import Any, Dict, Iterable, List, Optional
+
+import numpy as np
+import pandas as pd
+import torch
+from gluonts.dataset.common import Dataset
+from gluonts.dataset.field_names import FieldName
+from gluonts.dataset.loader import as_stacked_batches
+from gluonts.itertools import Cyclic
+from gluonts.time_feature import get_seasonality, time_features_from_frequency_str
+from gluonts.torch.model.estimator import PyTorchLightningEstimator, TrainOutput
+from gluonts.transform import (
+    AddAgeFeature,
+    AddObservedValuesIndicator,
+    AddTimeFeatures,
+    AsNumpyArray,
+    Chain,
+    ExpectedNumInstanceSampler,
+    InstanceSampler,
+    InstanceSplitter,
+    SelectFields,
+    SetField,
+    TestSplitSampler,
+    Transformation,
+    ValidationSplitSampler,
+    VstackFeatures,
+)
+from gluonts.transform.feature import LastValueImputation
+
+from .encoder import SCALINGS
+
+PREDICTION_INPUT_NAMES = [
+    "feat_static_cat",
+    "feat_static_real",
+    "past_time_feat",
+    "past_target",
+    "past_observed_values",
+    "future_time_feat",
+]
+TRAINING_INPUT_NAMES = PREDICTION_INPUT_NAMES + [
+    "future_target",
+    "future_observed_values",
+]
+ANCHORS = ("seasonal", "last", "none")
+
+
+def _positive(name: str, value, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if value is None or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}.")
+
+
+def default_lags(season_length: int) -> List[int]:
+    """Seasonal lags ``s, 2s, 3s`` (or ``1, 2, 3`` without a season)."""
+    s = max(int(season_length), 1)
+    return [s, 2 * s, 3 * s] if s > 1 else [1, 2, 3]
+
+
+def _as_tensor(x):
+    return torch.tensor(np.asarray(x))
+
+
+def check_dataset(data: Dataset, freq: str, name: str = "data") -> None:
+    """Raise a clear ``ValueError`` for an empty dataset or a frequency mismatch."""
+    first = next(iter(data), None)
+    if first is None:
+        raise ValueError(f"{name} is empty; pass at least one time series.")
+    start = first.get(FieldName.START)
+    if isinstance(start, pd.Period):
+        want = pd.tseries.frequencies.to_offset(freq)
+        if start.freq != want:
+            raise ValueError(
+                f"{name} has frequency {start.freqstr!r} but the estimator was built "
+                f"with freq={freq!r}; use the dataset's metadata.freq."
+            )
+
+
+class ForkingEstimator(PyTorchLightningEstimator):
+    """Base of the estimators built on :class:`~gluonts_qf.model.encoder.ForkingEncoder`.
+
+    Not ``@validated`` itself: subclasses are, and pass their arguments on.
+    ``num_origins=None`` means ``min(context_length, default_num_origins)``
+    (``prediction_length`` when that is ``None``). See
+    :class:`~gluonts_qf.IQFEstimator` for the meaning of every argument.
+    """
+
+    def __init__(
+        self,
+        freq: str,
+        prediction_length: int,
+        context_length: Optional[int],
+        num_origins: Optional[int],
+        lags_seq: Optional[List[int]],
+        season_length: Optional[int],
+        anchor: str,
+        scaling: str,
+        hidden_size: int,
+        num_layers: int,
+        decoder_hidden: int,
+        embedding_dim: int,
+        dropout: float,
+        cardinality: Optional[List[int]],
+        num_feat_static_real: int,
+        num_feat_dynamic_real: int,
+        lr: float,
+        weight_decay: float,
+        batch_size: int,
+        num_batches_per_epoch: int,
+        trainer_kwargs: Optional[Dict[str, Any]],
+        train_sampler: Optional[InstanceSampler],
+        validation_sampler: Optional[InstanceSampler],
+        default_num_origins: Optional[int] = None,
+    ) -> None:
+        trainer_kwargs = {"max_epochs": 100, **(trainer_kwargs or {})}
+        super().__init__(trainer_kwargs=trainer_kwargs)
+        try:
+            pd.tseries.frequencies.to_offset(freq)
+        except ValueError as err:
+            raise ValueError(
+                f"freq={freq!r} is not a pandas frequency (e.g. 'H', 'D', 'W')."
+            ) from err
+        for name, value in (
+            ("prediction_length", prediction_length),
+            ("hidden_size", hidden_size),
+            ("num_layers", num_layers),
+            ("decoder_hidden", decoder_hidden),
+            ("embedding_dim", embedding_dim),
+            ("batch_size", batch_size),
+            ("num_batches_per_epoch", num_batches_per_epoch),
+            ("lr", lr),
+        ):
+            _positive(name, value)
+        for name, value in (
+            ("context_length", context_length),
+            ("num_origins", num_origins),
+            ("season_length", season_length),
+        ):
+            _positive(name, value, allow_none=True)
+        if scaling not in SCALINGS:
+            raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}.")
+        if anchor not in ANCHORS:
+            raise ValueError(f"anchor must be one of {ANCHORS}, got {anchor!r}.")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+        if lags_seq is not None and any(lag < 1 for lag in lags_seq):
+            raise ValueError(f"lags_seq must hold lags >= 1, got {lags_seq}.")
+        if cardinality is not None and any(c < 1 for c in cardinality):
+            raise ValueError(
+                f"cardinality must hold positive counts, got {cardinality}."
+            )
+        self.freq = freq
+        self.prediction_length = prediction_length
+        self.season_length = season_length or get_seasonality(freq)
+        self.context_length = context_length or 2 * max(
+            prediction_length, self.season_length
+        )
+        self.num_origins = num_origins or min(
+            self.context_length, default_num_origins or prediction_length
+        )
+        self.lags_seq = (
+            sorted(set(lags_seq))
+            if lags_seq is not None
+            else default_lags(self.season_length)
+        )
+        self.anchor = anchor
+        self.time_features = time_features_from_frequency_str(freq)
+        self.cardinality = list(cardinality) if cardinality else [1]
+        self.use_static_cat = bool(cardinality)
+        self.num_feat_static_real = num_feat_static_real
+        self.num_feat_dynamic_real = num_feat_dynamic_real
+        self.model_sizes = dict(
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            decoder_hidden=decoder_hidden,
+            embedding_dim=embedding_dim,
+            dropout=dropout,
+            scaling=scaling,
+        )
+        self.lr, self.weight_decay = lr, weight_decay
+        self.batch_size, self.num_batches_per_epoch = batch_size, num_batches_per_epoch
+        self.train_sampler = train_sampler or ExpectedNumInstanceSampler(
+            num_instances=1.0, min_future=prediction_length
+        )
+        self.validation_sampler = validation_sampler or ValidationSplitSampler(
+            min_future=prediction_length
+        )
+
+    def encoder_kwargs(self) -> Dict[str, Any]:
+        """Keyword arguments of the model's :class:`ForkingEncoder` part."""
+        return dict(
+            prediction_length=self.prediction_length,
+            context_length=self.context_length,
+            num_origins=self.num_origins,
+            lags_seq=self.lags_seq,
+            season_length=self.season_length,
+            anchor=self.anchor,
+            num_time_feat=len(self.time_features) + 1 + self.num_feat_dynamic_real,
+            cardinality=self.cardinality,
+            num_feat_static_real=max(self.num_feat_static_real, 1),
+            **self.model_sizes,
+        )
+
+    # -- data -------------------------------------------------------------
+    def create_transformation(self) -> Transformation:
+        dynamic = (
+            [FieldName.FEAT_DYNAMIC_REAL] if self.num_feat_dynamic_real > 0 else []
+        )
+        steps: List[Transformation] = [
+            SelectFields(
+                [
+                    FieldName.ITEM_ID,
+                    FieldName.INFO,
+                    FieldName.START,
+                    FieldName.TARGET,
+                    FieldName.FEAT_STATIC_CAT,
+                    FieldName.FEAT_STATIC_REAL,
+                    *dynamic,
+                ],
+                allow_missing=True,
+            )
+        ]
+        if not self.use_static_cat:
+            steps.append(SetField(FieldName.FEAT_STATIC_CAT, [0]))
+        if self.num_feat_static_real == 0:
+            steps.append(SetField(FieldName.FEAT_STATIC_REAL, [0.0]))
+        steps += [
+            AsNumpyArray(FieldName.FEAT_STATIC_CAT, expected_ndim=1, dtype=int),
+            AsNumpyArray(FieldName.FEAT_STATIC_REAL, expected_ndim=1),
+            AsNumpyArray(FieldName.TARGET, expected_ndim=1),
+            AddObservedValuesIndicator(
+                FieldName.TARGET,
+                FieldName.OBSERVED_VALUES,
+                imputation_method=LastValueImputation(),
+            ),
+            AddTimeFeatures(
+                FieldName.START,
+                FieldName.TARGET,
+                FieldName.FEAT_TIME,
+                self.time_features,
+                self.prediction_length,
+            ),
+            AddAgeFeature(
+                FieldName.TARGET,
+                FieldName.FEAT_AGE,
+                self.prediction_length,
+                log_scale=True,
+            ),
+            VstackFeatures(
+                FieldName.FEAT_TIME, [FieldName.FEAT_TIME, FieldName.FEAT_AGE, *dynamic]
+            ),
+        ]
+        return Chain(steps)
+
+    def _splitter(self, module, mode: str) -> InstanceSplitter:
+        sampler = {
+            "training": self.train_sampler,
+            "validation": self.validation_sampler,
+            "test": TestSplitSampler(),
+        }[mode]
+        return InstanceSplitter(
+            target_field=FieldName.TARGET,
+            is_pad_field=FieldName.IS_PAD,
+            start_field=FieldName.START,
+            forecast_start_field=FieldName.FORECAST_START,
+            instance_sampler=sampler,
+            past_length=module.model.past_length,
+            future_length=self.prediction_length,
+            time_series_fields=[FieldName.FEAT_TIME, FieldName.OBSERVED_VALUES],
+            dummy_value=0.0,
+        )
+
+    def create_training_data_loader(
+        self,
+        data: Dataset,
+        module,
+        shuffle_buffer_length: Optional[int] = None,
+        **kwargs,
+    ) -> Iterable:
+        instances = self._splitter(module, "training").apply(
+            Cyclic(data).stream(), is_train=True
+        )
+        return as_stacked_batches(
+            instances,
+            batch_size=self.batch_size,
+            shuffle_buffer_length=shuffle_buffer_length,
+            field_names=TRAINING_INPUT_NAMES,
+            output_type=_as_tensor,
+            num_batches_per_epoch=self.num_batches_per_epoch,
+        )
+
+    def create_validation_data_loader(
+        self, data: Dataset, module, **kwargs
+    ) -> Iterable:
+        instances = self._splitter(module, "validation").apply(data, is_train=True)
+        return as_stacked_batches(
+            instances,
+            batch_size=self.batch_size,
+            field_names=TRAINING_INPUT_NAMES,
+            output_type=_as_tensor,
+        )
+
+    def train_model(
+        self,
+        training_data: Dataset,
+        validation_data: Optional[Dataset] = None,
+        **kwargs,
+    ) -> TrainOutput:
+        check_dataset(training_data, self.freq, "training_data")
+        if validation_data is not None:
+            check_dataset(validation_data, self.freq, "validation_data")
+        return super().train_model(training_data, validation_data, **kwargs)
