@@ -119,8 +119,10 @@ class ForkingEstimator(PyTorchLightningEstimator):
         train_sampler: Optional[InstanceSampler],
         validation_sampler: Optional[InstanceSampler],
         default_num_origins: Optional[int] = None,
+        cache_data: bool = True,
     ) -> None:
         trainer_kwargs = {"max_epochs": 100, **(trainer_kwargs or {})}
+        self.cache_data = cache_data
         super().__init__(trainer_kwargs=trainer_kwargs)
         try:
             pd.tseries.frequencies.to_offset(freq)
@@ -317,4 +319,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
         check_dataset(training_data, self.freq, "training_data")
         if validation_data is not None:
             check_dataset(validation_data, self.freq, "validation_data")
+        # keep transformed series in memory: recomputing time features of long
+        # series for every window otherwise costs more than the training step
+        kwargs["cache_data"] = kwargs.get("cache_data") or self.cache_data
         return super().train_model(training_data, validation_data, **kwargs)

@@ -66,6 +66,9 @@ class IQFEstimator(ForkingEstimator):
         Passed to ``lightning.Trainer`` (e.g. ``max_epochs``, ``devices``, ``strategy``).
     train_sampler, validation_sampler
         Where training and validation windows end.
+    cache_data
+        Keep the transformed training series in memory (default); set ``False``
+        for datasets that do not fit in memory.
     """
 
     @validated()
@@ -97,6 +100,7 @@ class IQFEstimator(ForkingEstimator):
         trainer_kwargs: Optional[Dict[str, Any]] = None,
         train_sampler: Optional[InstanceSampler] = None,
         validation_sampler: Optional[InstanceSampler] = None,
+        cache_data: bool = True,
     ) -> None:
         super().__init__(
             freq=freq,
@@ -122,6 +126,7 @@ class IQFEstimator(ForkingEstimator):
             trainer_kwargs=trainer_kwargs,
             train_sampler=train_sampler,
             validation_sampler=validation_sampler,
+            cache_data=cache_data,
         )
         self.distr_output = IQFOutput(
             knot_levels=knot_levels, num_pieces=num_pieces, tol=tol
