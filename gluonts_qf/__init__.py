@@ -6,5 +6,6 @@ __version__ = "0.1.0"
 __all__ = ["IQF", "IQFOutput", "MQF2", "MQF2Output", "__version__"]
 
 from .model.iqf import IQFEstimator  # noqa: E402
+from .model.mqf2 import MQF2Estimator  # noqa: E402
 
-__all__ += ["IQFEstimator"]
+__all__ += ["IQFEstimator", "MQF2Estimator"]

@@ -3,14 +3,12 @@
 from typing import List, Optional, Tuple
 
 import torch
-from gluonts.model import Input, InputSpec
-from torch import nn
 
 from ...distributions.iqf import IQFOutput
-from ..encoder import ForkingEncoder
+from .._module import ForkingModel
 
 
-class IQFModel(nn.Module):
+class IQFModel(ForkingModel):
     """Forking-sequence encoder + IQF head.
 
     The quantile function of step ``k`` is learned relative to the seasonal-naive
@@ -48,8 +46,7 @@ class IQFModel(nn.Module):
         distr_output: Optional[IQFOutput] = None,
         scaling: str = "mean",
     ) -> None:
-        super().__init__()
-        self.encoder = ForkingEncoder(
+        super().__init__(
             prediction_length,
             context_length,
             num_origins,
@@ -69,34 +66,6 @@ class IQFModel(nn.Module):
         self.distr_output = distr_output or IQFOutput()
         self.args_proj = self.distr_output.get_args_proj(decoder_hidden)
         self.distr_output.init_args_proj(self.args_proj)
-        self.prediction_length = prediction_length
-        self.num_time_feat = num_time_feat
-        self.num_cat = len(cardinality)
-        self.num_feat_static_real = num_feat_static_real
-
-    @property
-    def past_length(self) -> int:
-        return self.encoder.past_length
-
-    def describe_inputs(self, batch_size: int = 1) -> InputSpec:
-        B, L, T = batch_size, self.past_length, self.prediction_length
-        return InputSpec(
-            {
-                "feat_static_cat": Input(shape=(B, self.num_cat), dtype=torch.long),
-                "feat_static_real": Input(
-                    shape=(B, self.num_feat_static_real), dtype=torch.float
-                ),
-                "past_time_feat": Input(
-                    shape=(B, L, self.num_time_feat), dtype=torch.float
-                ),
-                "past_target": Input(shape=(B, L), dtype=torch.float),
-                "past_observed_values": Input(shape=(B, L), dtype=torch.float),
-                "future_time_feat": Input(
-                    shape=(B, T, self.num_time_feat), dtype=torch.float
-                ),
-            },
-            torch.zeros,
-        )
 
     def forward(
         self,
@@ -144,16 +113,13 @@ class IQFModel(nn.Module):
             past_observed_values,
             future_time_feat,
         )
-        T = self.prediction_length
-        # targets of every origin: (B, L + T) gathered at origin + 1..T -> (B, F, T)
-        ahead = enc.origins.unsqueeze(-1) + torch.arange(
-            1, T + 1, device=past_target.device
-        )
-        target = torch.cat([past_target, future_target], dim=1)[:, ahead]
-        target = (target - enc.loc.unsqueeze(-1)) / enc.scale.unsqueeze(-1)
-        observed = torch.cat([past_observed_values, future_observed_values], dim=1)[
-            :, ahead
-        ]
+        target, observed = self.forking_targets(
+            enc,
+            past_target,
+            past_observed_values,
+            future_target,
+            future_observed_values,
+        )  # (B, F, T) each
         distr = self.distr_output.distribution(
             self.args_proj(enc.horizon), loc=enc.anchor
         )
