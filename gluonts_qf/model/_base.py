@@ -89,7 +89,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
 
     Not ``@validated`` itself: subclasses are, and pass their arguments on.
     ``num_origins=None`` means ``min(context_length, default_num_origins)``
-    (``prediction_length`` when that is ``None``). See
+    (8 when that is ``None``). See
     :class:`~gluonts_qf.IQFEstimator` for the meaning of every argument.
     """
 
@@ -162,11 +162,13 @@ class ForkingEstimator(PyTorchLightningEstimator):
         self.freq = freq
         self.prediction_length = prediction_length
         self.season_length = season_length or get_seasonality(freq)
-        self.context_length = context_length or 2 * max(
-            prediction_length, self.season_length
+        # two seasons (and at least the horizon) of context; few forking origins
+        # per window keep a training step cheap (more origins: slower, small gain)
+        self.context_length = context_length or max(
+            prediction_length, 2 * self.season_length
         )
         self.num_origins = num_origins or min(
-            self.context_length, default_num_origins or prediction_length
+            self.context_length, default_num_origins or 8
         )
         self.lags_seq = (
             sorted(set(lags_seq))

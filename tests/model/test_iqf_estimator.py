@@ -98,8 +98,9 @@ def test_describe_inputs_shapes():
     model = est.create_lightning_module().model
     assert isinstance(model, IQFModel)
     spec = model.describe_inputs(batch_size=3)
-    # past window: max lag 9 + context 7 + (origins 5 - 1); time features: 2 + age + 1 dynamic
-    L, T, F = 9 + 7 + 4, 5, len(est.time_features) + 2
+    # past window: max lag 9 + context 7 + (origins min(7, 8) - 1);
+    # time features: the frequency's + age + 1 dynamic
+    L, T, F = 9 + 7 + 6, 5, len(est.time_features) + 2
     assert spec.shapes == {
         "feat_static_cat": (3, 2),
         "feat_static_real": (3, 2),

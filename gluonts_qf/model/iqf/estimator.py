@@ -38,11 +38,11 @@ class IQFEstimator(ForkingEstimator):
     prediction_length
         Forecast horizon ``T``.
     context_length
-        Steps read before the first origin; default ``2 * max(T, season)``.
+        Steps read before the first origin; default ``max(T, 2 * season)``.
     knot_levels, num_pieces, tol
         The IQF head (see :class:`~gluonts_qf.IQFOutput`).
     num_origins
-        Forking origins per training window; default ``min(context_length, T)``.
+        Forking origins per training window; default ``min(context_length, 8)``.
     lags_seq
         Lags of the target fed to the encoder; default ``s, 2s, 3s``.
     season_length
