@@ -283,3 +283,24 @@ def test_bad_config_is_a_clean_error(text, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["train", "--config", str(cfg)])
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_train_mqf2_from_config(data_dir, tmp_path):
+    """``--model mqf2`` (here from the smoke config): sample forecasts, joint
+    scores, a fan chart, and no quantile-function plot (IQF only)."""
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[1] / "configs/smoke/m4_hourly-mqf2.yaml"
+    out = tmp_path / "mqf2"
+    argv = ["train", "--config", str(config), "--data-dir", str(data_dir)]
+    assert main(argv + ["--out", str(out)]) == 0
+    assert (out / "fan_chart.png").read_bytes().startswith(PNG)
+    assert not (out / "quantile_function.png").exists()
+    assert (out / "predictor" / "gluonts-config.json").is_file()
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["model"] == "mqf2"
+    assert set(report["models"]) == {"mqf2", "seasonal_naive"}
+    for metrics in report["models"].values():
+        for key in ("mean_wQuantileLoss", "wCRPS", "MASE", "ES", "VS"):
+            assert metrics[key] is not None and math.isfinite(metrics[key]), key
+    assert report["models"]["mqf2"]["crossing_rate"] == 0.0

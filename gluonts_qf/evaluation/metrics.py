@@ -1,8 +1,10 @@
-"""Forecast metrics beyond GluonTS's ``Evaluator``: crossing rate and weighted CRPS.
+"""Forecast metrics beyond GluonTS's ``Evaluator``.
 
-``backtest`` runs GluonTS's own evaluation (``make_evaluation_predictions`` and
-``Evaluator``) and adds the two metrics defined here, so every number in a
-results table comes from one place.
+Crossing rate, weighted CRPS, and two scores of the joint forecast of each
+series' horizon vector: the energy score (Gneiting and Raftery, 2007) and the
+variogram score (Scheuerer and Hamill, 2015). ``backtest`` runs GluonTS's own
+evaluation (``make_evaluation_predictions`` and ``Evaluator``) and adds the
+metrics defined here, so every number in a results table comes from one place.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ REPORTED = (
     "Coverage[0.1]",
     "Coverage[0.9]",
     "crossing_rate",
+    "ES",
+    "VS",
 )
 
 
@@ -204,6 +208,129 @@ def target_window(ts: pd.DataFrame | pd.Series, forecast: Forecast) -> np.ndarra
     )
 
 
+def forecast_samples(forecast: Forecast, num_samples: int = 100) -> np.ndarray:
+    """Joint samples of one forecast's horizon, shape: (S, T).
+
+    A ``SampleForecast`` gives its own samples (jointly drawn for MQF2); a
+    distribution forecast (e.g. IQF, whose steps are independent) draws
+    ``num_samples`` through ``to_sample_forecast``.
+
+    Raises
+    ------
+    TypeError
+        For forecasts with neither samples nor a distribution (``QuantileForecast``).
+    """
+    if isinstance(forecast, SampleForecast):
+        return np.asarray(forecast.samples, dtype=np.float64)
+    if getattr(forecast, "distribution", None) is not None and hasattr(
+        forecast, "to_sample_forecast"
+    ):
+        samples = forecast.to_sample_forecast(num_samples).samples
+        return np.asarray(samples, dtype=np.float64)
+    raise TypeError(
+        f"joint scores need samples or a distribution, got {type(forecast).__name__}."
+    )
+
+
+def _observed(samples: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Samples (S, D) and y (D,) restricted to the finite coordinates of ``y``."""
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    x = np.asarray(samples, dtype=np.float64).reshape(-1, y.size)
+    ok = np.isfinite(y)
+    return x[:, ok], y[ok]
+
+
+def sample_energy_score(samples: np.ndarray, y: np.ndarray, beta: float = 1.0) -> float:
+    r"""Unbiased sample estimate of the energy score of one joint forecast.
+
+    ``mean_i ||x_i - y||^b - sum_{i != j} ||x_i - x_j||^b / (2 S (S - 1))``,
+    over the coordinates where ``y`` is finite (``nan`` when there are none).
+    With one sample it is ``||x - y||^b``. Pairwise distances come from the
+    Gram matrix of the centred samples, O(S^2) memory.
+
+    Shapes: samples (S, D), y (D,) -> float.
+    """
+    if not 0 < beta < 2:
+        raise ValueError(f"beta must lie strictly between 0 and 2, got {beta!r}.")
+    x, y = _observed(samples, y)
+    if y.size == 0:
+        return float("nan")
+    term1 = float(np.mean(np.linalg.norm(x - y, axis=1) ** beta))
+    s = x.shape[0]
+    if s < 2:
+        return term1
+    c = x - x.mean(0)
+    sq = (c * c).sum(1)
+    d2 = np.clip(sq[:, None] + sq[None, :] - 2 * c @ c.T, 0.0, None)  # (S, S)
+    np.fill_diagonal(d2, 0.0)
+    return term1 - float((d2 ** (beta / 2)).sum()) / (2 * s * (s - 1))
+
+
+def sample_variogram_score(samples: np.ndarray, y: np.ndarray, p: float = 0.5) -> float:
+    r"""Variogram score of order ``p`` of one joint forecast, unit weights.
+
+    ``sum_{i < j} (|y_i - y_j|^p - mean_s |x_{s,i} - x_{s,j}|^p)^2`` over the
+    pairs of coordinates where ``y`` is finite (0 with fewer than two). It
+    rewards forecasts whose dependence between coordinates is right.
+
+    Shapes: samples (S, D), y (D,) -> float.
+    """
+    if not p > 0:
+        raise ValueError(f"p must be > 0, got {p!r}; the usual choice is 0.5.")
+    x, y = _observed(samples, y)
+    if y.size == 0:
+        return float("nan")
+    i, j = np.triu_indices(y.size, k=1)
+    obs = np.abs(y[i] - y[j]) ** p  # (pairs,)
+    expected = (np.abs(x[:, i] - x[:, j]) ** p).mean(0)  # (S, pairs) -> (pairs,)
+    return float(np.sum((obs - expected) ** 2))
+
+
+def _joint_scores(
+    score, forecasts: Iterable[Forecast], series: Iterable, num_samples: int
+) -> float:
+    values = [
+        score(forecast_samples(fc, num_samples), target_window(ts, fc))
+        for fc, ts in zip(forecasts, series)
+    ]
+    values = [v for v in values if np.isfinite(v)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def energy_score(
+    forecasts: Iterable[Forecast],
+    series: Iterable[pd.DataFrame],
+    beta: float = 1.0,
+    num_samples: int = 100,
+) -> float:
+    """Mean over series of the energy score of each forecast's horizon vector.
+
+    Each series' ``T`` test values are scored jointly against the forecast's
+    samples (:func:`forecast_samples`, :func:`sample_energy_score`); series
+    with no observed test value are skipped. In the data's units, so large
+    series weigh more.
+    """
+    return _joint_scores(
+        lambda x, y: sample_energy_score(x, y, beta), forecasts, series, num_samples
+    )
+
+
+def variogram_score(
+    forecasts: Iterable[Forecast],
+    series: Iterable[pd.DataFrame],
+    p: float = 0.5,
+    num_samples: int = 100,
+) -> float:
+    """Mean over series of the variogram score of order ``p`` of each horizon vector.
+
+    See :func:`sample_variogram_score`; series with no observed test value are
+    skipped.
+    """
+    return _joint_scores(
+        lambda x, y: sample_variogram_score(x, y, p), forecasts, series, num_samples
+    )
+
+
 class BacktestResult(dict):
     """Flat ``{metric: value}`` dict that also keeps what produced it.
 
@@ -246,7 +373,10 @@ def backtest(
     unbiased estimator from the forecast's samples for sample forecasts, from
     ``max(num_samples, 1000)`` draws for other distribution forecasts; ``nan``
     with a warning for quantile forecasts) and the crossing rate at
-    ``quantiles``.
+    ``quantiles``, and the energy score ``ES`` and variogram score ``VS``
+    (order 0.5) of each series' horizon vector, from the forecast's samples
+    (``num_samples`` draws for distribution forecasts, whose steps are then
+    independent; ``nan`` with a warning for quantile forecasts).
 
     Parameters
     ----------
@@ -267,7 +397,7 @@ def backtest(
     -------
     BacktestResult
         ``mean_wQuantileLoss, wCRPS, MASE, ND, NRMSE, Coverage[0.1],
-        Coverage[0.9], crossing_rate, predict_seconds, num_series`` (coverages
+        Coverage[0.9], crossing_rate, ES, VS, predict_seconds, num_series`` (coverages
         at levels not in ``quantiles`` are ``nan``); ``.forecasts``,
         ``.series`` and ``.item_metrics`` keep the details.
     """
@@ -296,6 +426,12 @@ def backtest(
         warnings.warn(f"wCRPS not computed: {err}", stacklevel=2)
         metrics["wCRPS"] = float("nan")
     metrics["crossing_rate"] = crossing_rate(forecasts, levels)
+    try:
+        metrics["ES"] = energy_score(forecasts, series, num_samples=num_samples)
+        metrics["VS"] = variogram_score(forecasts, series, num_samples=num_samples)
+    except TypeError as err:  # quantile forecasts: no joint samples
+        warnings.warn(f"ES and VS not computed: {err}", stacklevel=2)
+        metrics["ES"] = metrics["VS"] = float("nan")
     metrics["predict_seconds"] = predict_seconds
     metrics["num_series"] = len(forecasts)
     return BacktestResult(metrics, forecasts, series, item_metrics)

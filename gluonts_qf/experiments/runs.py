@@ -32,7 +32,7 @@ import numpy as np
 from ..evaluation.metrics import BacktestResult, backtest, forecast_quantiles
 from ..evaluation.tables import format_markdown, write_csv
 
-MODELS = ("iqf",)
+MODELS = ("iqf", "mqf2")
 BASELINES = ("seasonal_naive", "deepar", "feedforward")
 #: Estimator arguments a run sets itself, and where they come from instead.
 RESERVED = {
@@ -52,6 +52,8 @@ TABLE_COLUMNS = (
     "Coverage[0.1]",
     "Coverage[0.9]",
     "crossing_rate",
+    "ES",
+    "VS",
     "train_seconds",
     "predict_seconds",
 )
@@ -66,7 +68,7 @@ class RunSpec:
     dataset
         GluonTS dataset name, e.g. ``"m4_hourly"``.
     model
-        Model to train (``"iqf"``).
+        Model to train (``"iqf"`` or ``"mqf2"``).
     data_dir
         Folder of GluonTS datasets; default ``$GLUONTS_QF_DATA``, then
         GluonTS's own location.
@@ -259,11 +261,13 @@ def make_estimator(model: str, run: PreparedRun, root: Path):
         "num_batches_per_epoch": spec.batches_per_epoch,
         "lr": float(spec.lr),
     }
-    if model == "iqf":
+    if model in MODELS:
         from ..model.iqf import IQFEstimator
+        from ..model.mqf2 import MQF2Estimator
 
+        cls = {"iqf": IQFEstimator, "mqf2": MQF2Estimator}[model]
         try:
-            return IQFEstimator(freq=run.freq, **spec.estimator, **common)
+            return cls(freq=run.freq, **spec.estimator, **common)
         except TypeError as err:  # an unknown estimator setting
             raise ValueError(f"bad estimator setting: {err}") from err
     if model == "deepar":
@@ -348,11 +352,18 @@ def save_run(run: PreparedRun, result: RunResult, out: str | Path) -> Path:
 
 
 def save_plots(run: PreparedRun, res: BacktestResult, out: Path) -> None:
-    """``fan_chart.png`` (4 series) and ``quantile_function.png`` (first series)."""
+    """``fan_chart.png`` (4 series) and ``quantile_function.png`` (first series).
+
+    The quantile-function plot shows a learned curve, so it is drawn only for
+    IQF forecasts (not for MQF2's joint samples).
+    """
+    from ..distributions.iqf import IQF
     from ..plotting import plot_fan_chart, plot_quantile_function
 
     title = f"{run.spec.dataset}: {run.spec.model} forecasts"
     plot_fan_chart(res.forecasts, res.series, out / "fan_chart.png", title=title)
+    if not isinstance(getattr(res.forecasts[0], "distribution", None), IQF):
+        return
     step = run.prediction_length // 2
     fc, ts = res.forecasts[0], res.series[0]
     truth = float(np.asarray(ts.loc[fc.index[step]], dtype=float).reshape(-1)[0])
