@@ -33,7 +33,7 @@ from gluonts.transform import (
     ValidationSplitSampler,
     VstackFeatures,
 )
-from gluonts.transform.feature import LastValueImputation
+from gluonts.transform.feature import LastValueImputation, MissingValueImputation
 
 from .encoder import SCALINGS
 
@@ -65,6 +65,15 @@ def default_lags(season_length: int) -> List[int]:
     return [s, 2 * s, 3 * s] if s > 1 else [1, 2, 3]
 
 
+class RowwiseLastValueImputation(MissingValueImputation):
+    """GluonTS's last-value imputation applied to each row of a (D, L) target."""
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        if values.ndim == 1:
+            return LastValueImputation()(values)
+        return np.stack([LastValueImputation()(row.copy()) for row in values])
+
+
 def _as_tensor(x):
     return torch.tensor(np.asarray(x))
 
@@ -88,6 +97,9 @@ class ForkingEstimator(PyTorchLightningEstimator):
     """Base of the estimators built on :class:`~gluonts_qf.model.encoder.ForkingEncoder`.
 
     Not ``@validated`` itself: subclasses are, and pass their arguments on.
+    ``target_dim=None`` means univariate targets (shape (L,)); an integer means
+    multivariate targets of shape (target_dim, L) (e.g. from GluonTS's
+    ``MultivariateGrouper``), which reach the network as (B, L, target_dim).
     ``num_origins=None`` means ``min(context_length, default_num_origins)``
     (8 when that is ``None``). See
     :class:`~gluonts_qf.IQFEstimator` for the meaning of every argument.
@@ -120,6 +132,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
         validation_sampler: Optional[InstanceSampler],
         default_num_origins: Optional[int] = None,
         cache_data: bool = True,
+        target_dim: Optional[int] = None,
     ) -> None:
         trainer_kwargs = {"max_epochs": 100, **(trainer_kwargs or {})}
         self.cache_data = cache_data
@@ -159,6 +172,8 @@ class ForkingEstimator(PyTorchLightningEstimator):
             raise ValueError(
                 f"cardinality must hold positive counts, got {cardinality}."
             )
+        _positive("target_dim", target_dim, allow_none=True)
+        self.target_dim = target_dim
         self.freq = freq
         self.prediction_length = prediction_length
         self.season_length = season_length or get_seasonality(freq)
@@ -239,11 +254,17 @@ class ForkingEstimator(PyTorchLightningEstimator):
         steps += [
             AsNumpyArray(FieldName.FEAT_STATIC_CAT, expected_ndim=1, dtype=int),
             AsNumpyArray(FieldName.FEAT_STATIC_REAL, expected_ndim=1),
-            AsNumpyArray(FieldName.TARGET, expected_ndim=1),
+            AsNumpyArray(
+                FieldName.TARGET, expected_ndim=1 if self.target_dim is None else 2
+            ),
             AddObservedValuesIndicator(
                 FieldName.TARGET,
                 FieldName.OBSERVED_VALUES,
-                imputation_method=LastValueImputation(),
+                imputation_method=(
+                    LastValueImputation()
+                    if self.target_dim is None
+                    else RowwiseLastValueImputation()
+                ),
             ),
             AddTimeFeatures(
                 FieldName.START,

@@ -279,3 +279,114 @@ def test_joint_dimension_must_match_the_horizon():
     kwargs = dict(est.encoder_kwargs(), distr_output=MQF2Output(dim=5))
     with pytest.raises(ValueError, match=r"MQF2Output\(dim=5\).*prediction_length=6"):
         MQF2Model(**kwargs)
+
+
+# -- joint over series and horizon (multivariate target) ------------------------
+
+MV_M, MV_H = 3, 4
+
+
+def _grouped(num_test_dates=None):
+    """Three series sharing one random walk, grouped into one (3, L) target."""
+    from gluonts.dataset.multivariate_grouper import MultivariateGrouper
+
+    rng = np.random.default_rng(0)
+    common = np.cumsum(rng.normal(size=120))
+    start = pd.Period("2021-03-01 00:00", freq="h")
+    uni = ListDataset(
+        [
+            {
+                "start": start,
+                "target": 50 + 10 * m + common + 0.3 * rng.normal(size=120),
+            }
+            for m in range(MV_M)
+        ],
+        freq="h",
+    )
+    kwargs = {} if num_test_dates is None else {"num_test_dates": num_test_dates}
+    return MultivariateGrouper(max_target_dim=MV_M, **kwargs)(uni)
+
+
+def test_joint_over_series(tmp_path):
+    """``joint="series"``: (S, T, M) joint samples, MultivariateEvaluator, serde."""
+    from gluonts.evaluation import MultivariateEvaluator, make_evaluation_predictions
+    from gluonts.model.predictor import Predictor
+
+    seed_all(0)
+    steps = StepLosses()
+    est = MQF2Estimator(
+        freq="h",
+        prediction_length=MV_H,
+        season_length=1,
+        joint="series",
+        target_dim=MV_M,
+        num_parallel_samples=30,
+        num_batches_per_epoch=3,
+        trainer_kwargs=trainer_kwargs(tmp_path, 2, [steps]),
+        **SMALL,
+    )
+    model = est.create_lightning_module().model
+    assert model.distr_output.dim == MV_H * MV_M
+    spec = model.describe_inputs(batch_size=2)
+    assert spec.shapes["past_target"] == (2, model.past_length, MV_M)
+    with torch.no_grad():
+        assert model(**spec.zeros()).shape == (2, 30, MV_H, MV_M)
+
+    predictor = est.train(_grouped())
+    assert len(steps.losses) == 6 and np.isfinite(steps.losses).all()
+    test = _grouped(num_test_dates=1)
+    torch.manual_seed(0)
+    fc_it, ts_it = make_evaluation_predictions(test, predictor, num_samples=30)
+    forecasts, series = list(fc_it), list(ts_it)
+    assert len(forecasts) == 1 and forecasts[0].samples.shape == (30, MV_H, MV_M)
+    assert np.isfinite(forecasts[0].samples).all()
+    agg, _ = MultivariateEvaluator(quantiles=(0.1, 0.5, 0.9), num_workers=0)(
+        series, forecasts
+    )
+    assert np.isfinite(agg["mean_wQuantileLoss"]) and np.isfinite(agg["ND"])
+
+    predictor.serialize(tmp_path)
+    loaded = Predictor.deserialize(tmp_path)
+    torch.manual_seed(0)
+    again = list(make_evaluation_predictions(test, loaded, num_samples=30)[0])
+    np.testing.assert_array_equal(again[0].samples, forecasts[0].samples)
+
+
+def test_joint_over_series_masks_missing_values():
+    seed_all(0)
+    est = MQF2Estimator(
+        freq="h",
+        prediction_length=3,
+        season_length=2,
+        joint="series",
+        target_dim=2,
+        num_origins=2,
+        **SMALL,
+    )
+    model = est.create_lightning_module().model
+    inputs = model.describe_inputs(batch_size=2).zeros()
+    inputs["past_target"] = torch.randn_like(inputs["past_target"]) + 5
+    inputs["past_observed_values"] = torch.ones_like(inputs["past_target"])
+    observed = torch.ones(2, 3, 2)
+    observed[0, 1, 0] = observed[1, :, 1] = 0
+    future = torch.where(observed > 0, torch.randn(2, 3, 2), torch.nan)
+    loss = model.loss(**inputs, future_target=future, future_observed_values=observed)
+    assert loss.shape == (2,) and torch.isfinite(loss).all()
+    loss.sum().backward()
+    assert all(
+        torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"joint": "series"}, "joint='series' needs target_dim"),
+        ({"target_dim": 3}, "joint='series' needs target_dim"),
+        ({"joint": "foo"}, "joint must be one of"),
+        ({"joint": "series", "target_dim": 0}, "target_dim must be a positive"),
+    ],
+)
+def test_bad_joint_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MQF2Estimator(**{"freq": "h", "prediction_length": 6, **kwargs})

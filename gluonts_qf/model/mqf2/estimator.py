@@ -13,6 +13,7 @@ from .._base import PREDICTION_INPUT_NAMES, ForkingEstimator, _positive
 from .lightning_module import MQF2LightningModule
 
 DEFAULT_NUM_ORIGINS = 8
+JOINTS = ("horizon", "series")
 
 
 class MQF2Estimator(ForkingEstimator):
@@ -25,6 +26,13 @@ class MQF2Estimator(ForkingEstimator):
     energy score on every origin of each window; forecasts are
     ``SampleForecast``s whose samples (S, T) are joint draws, so dependence
     between horizon steps is kept.
+
+    With ``joint="series"`` the target is multivariate, shape (target_dim, L)
+    (e.g. a dataset grouped by GluonTS's ``MultivariateGrouper``): each series
+    is encoded on its own (with its index as a static category) and one MQF2
+    of dimension ``D = prediction_length * target_dim`` covers all series and
+    steps; samples have shape (S, T, target_dim), as GluonTS's
+    ``MultivariateEvaluator`` expects.
 
     Parameters
     ----------
@@ -45,6 +53,10 @@ class MQF2Estimator(ForkingEstimator):
         Strict convexity of the potential and the soft clip of its context.
     num_parallel_samples
         Samples per forecast.
+    joint, target_dim
+        ``"horizon"`` (default; univariate target) or ``"series"`` (a
+        multivariate target with ``target_dim`` series, joint over series and
+        steps).
     """
 
     @validated()
@@ -61,6 +73,8 @@ class MQF2Estimator(ForkingEstimator):
         eps: float = 1e-3,
         threshold_input: float = 100.0,
         num_parallel_samples: pydantic.StrictInt = 100,
+        joint: str = "horizon",
+        target_dim: Optional[pydantic.StrictInt] = None,
         num_origins: Optional[pydantic.StrictInt] = None,
         lags_seq: Optional[List[int]] = None,
         season_length: Optional[pydantic.StrictInt] = None,
@@ -82,6 +96,14 @@ class MQF2Estimator(ForkingEstimator):
         train_sampler: Optional[InstanceSampler] = None,
         validation_sampler: Optional[InstanceSampler] = None,
     ) -> None:
+        if joint not in JOINTS:
+            raise ValueError(f"joint must be one of {JOINTS}, got {joint!r}.")
+        if (joint == "series") != (target_dim is not None):
+            raise ValueError(
+                "joint='series' needs target_dim (the number of series of the "
+                "multivariate target) and joint='horizon' takes none, got "
+                f"joint={joint!r}, target_dim={target_dim!r}."
+            )
         super().__init__(
             freq=freq,
             prediction_length=prediction_length,
@@ -107,10 +129,11 @@ class MQF2Estimator(ForkingEstimator):
             train_sampler=train_sampler,
             validation_sampler=validation_sampler,
             default_num_origins=DEFAULT_NUM_ORIGINS,
+            target_dim=target_dim,
         )
         _positive("num_parallel_samples", num_parallel_samples)
         self.distr_output = MQF2Output(
-            dim=prediction_length,
+            dim=prediction_length * (target_dim or 1),
             hidden_size=picnn_hidden_size,
             num_layers=picnn_num_layers,
             context_dim=picnn_context_dim,
@@ -126,6 +149,7 @@ class MQF2Estimator(ForkingEstimator):
             self.encoder_kwargs(),
             distr_output=self.distr_output,
             num_parallel_samples=self.num_parallel_samples,
+            target_dim=self.target_dim,
         )
         return MQF2LightningModule(
             model_kwargs=model_kwargs, lr=self.lr, weight_decay=self.weight_decay

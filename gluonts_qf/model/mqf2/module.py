@@ -1,8 +1,9 @@
 """The MQF2 forecaster as a plain ``nn.Module`` (Kan et al., 2022, Sec. 4)."""
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
+from gluonts.model import Input, InputSpec
 
 from ...distributions.mqf2 import MQF2, MQF2Output
 from .._module import ForkingModel
@@ -51,7 +52,10 @@ class MQF2Model(ForkingModel):
         distr_output: Optional[MQF2Output] = None,
         scaling: str = "mean",
         num_parallel_samples: int = 100,
+        target_dim: Optional[int] = None,
     ) -> None:
+        if target_dim is not None and target_dim < 1:
+            raise ValueError(f"target_dim must be >= 1 or None, got {target_dim!r}.")
         super().__init__(
             prediction_length,
             context_length,
@@ -60,7 +64,8 @@ class MQF2Model(ForkingModel):
             season_length,
             anchor,
             num_time_feat,
-            cardinality,
+            # each series of a multivariate target gets its own embedding
+            list(cardinality) + ([target_dim] if target_dim else []),
             embedding_dim,
             num_feat_static_real,
             hidden_size,
@@ -69,12 +74,17 @@ class MQF2Model(ForkingModel):
             dropout,
             scaling,
         )
-        self.distr_output = distr_output or MQF2Output(dim=prediction_length)
-        if self.distr_output.dim != prediction_length:
+        self.num_cat = len(cardinality)
+        self.target_dim = target_dim
+        self.num_series = target_dim or 1
+        dim = prediction_length * self.num_series
+        self.distr_output = distr_output or MQF2Output(dim=dim)
+        if self.distr_output.dim != dim:
             raise ValueError(
                 f"MQF2Output(dim={self.distr_output.dim}) does not match "
-                f"prediction_length={prediction_length}; the joint dimension D of "
-                "one series' forecast is its horizon."
+                f"prediction_length={prediction_length} x target_dim="
+                f"{self.num_series}; the joint dimension D of one forecast is its "
+                "horizon times its number of series."
             )
         if num_parallel_samples < 1:
             raise ValueError(
@@ -82,15 +92,81 @@ class MQF2Model(ForkingModel):
             )
         self.num_parallel_samples = int(num_parallel_samples)
         self.args_proj = self.distr_output.get_args_proj(
-            hidden_size + prediction_length * decoder_hidden
+            self.num_series * (hidden_size + prediction_length * decoder_hidden)
         )
+
+    def describe_inputs(self, batch_size: int = 1) -> InputSpec:
+        spec = super().describe_inputs(batch_size)
+        if self.target_dim is None:
+            return spec
+        B, L, M = batch_size, self.past_length, self.target_dim
+        inputs = dict(spec.items())
+        for name in ("past_target", "past_observed_values"):
+            inputs[name] = Input(shape=(B, L, M), dtype=torch.float)
+        return InputSpec(inputs, torch.zeros)
+
+    def _encode(
+        self,
+        feat_static_cat: torch.Tensor,
+        feat_static_real: torch.Tensor,
+        past_time_feat: torch.Tensor,
+        past_target: torch.Tensor,
+        past_observed_values: torch.Tensor,
+        future_time_feat: torch.Tensor,
+        num_origins: Optional[int] = None,
+    ) -> Tuple[Encoded, torch.Tensor, torch.Tensor]:
+        """Encode each series; returns ``(enc, past_target, past_observed)``.
+
+        A multivariate target (B, L, M) is folded into the batch: every
+        output has batch B * M (series-major within each item), and the series
+        index is one more static category.
+        """
+        if self.target_dim is None:
+            enc = self.encoder(
+                feat_static_cat,
+                feat_static_real,
+                past_time_feat,
+                past_target,
+                past_observed_values,
+                future_time_feat,
+                num_origins=num_origins,
+            )
+            return enc, past_target, past_observed_values
+        B, L, M = past_target.shape
+        # (B, L, M) -> (B, M, L) -> (B * M, L)
+        target = past_target.transpose(1, 2).reshape(B * M, L)
+        observed = past_observed_values.transpose(1, 2).reshape(B * M, L)
+        series = torch.arange(M, device=past_target.device).repeat(B).unsqueeze(-1)
+        cat = torch.cat([feat_static_cat.repeat_interleave(M, 0), series], -1)
+        enc = self.encoder(
+            cat,
+            feat_static_real.repeat_interleave(M, 0),
+            past_time_feat.repeat_interleave(M, 0),
+            target,
+            observed,
+            future_time_feat.repeat_interleave(M, 0),
+            num_origins=num_origins,
+        )
+        return enc, target, observed
+
+    def _joint(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-series values to joint vectors: (B * M, F, T) -> (B, F, T * M)."""
+        M = self.num_series
+        if M == 1:
+            return x
+        BM, F, T = x.shape
+        # (B, M, F, T) -> (B, F, T, M) -> (B, F, T * M): step-major, series-minor
+        return x.reshape(BM // M, M, F, T).permute(0, 2, 3, 1).reshape(-1, F, T * M)
 
     def _args(self, enc: Encoded):
         """``(context, picnn)`` per origin: context shape (B, F, C)."""
-        B, F, T, Hd = enc.horizon.shape
-        # (B, F, H) + (B, F, T, Hd) -> (B, F, H + T * Hd)
-        features = torch.cat([enc.context, enc.horizon.reshape(B, F, T * Hd)], -1)
-        return self.args_proj(features)
+        BM, F, T, Hd = enc.horizon.shape
+        M = self.num_series
+        # (BM, F, H) + (BM, F, T, Hd) -> (BM, F, X = H + T * Hd)
+        features = torch.cat([enc.context, enc.horizon.reshape(BM, F, T * Hd)], -1)
+        # (B, M, F, X) -> (B, F, M, X) -> (B, F, M * X)
+        features = features.reshape(BM // M, M, F, -1).transpose(1, 2)
+        return self.args_proj(features.reshape(BM // M, F, -1))
 
     def forward(
         self,
@@ -102,11 +178,12 @@ class MQF2Model(ForkingModel):
         future_time_feat: torch.Tensor,
         num_samples: Optional[int] = None,
     ) -> torch.Tensor:
-        """Joint samples of the next ``T`` steps of the last origin, shape: (B, S, T).
+        """Joint samples of the next ``T`` steps of the last origin.
 
-        ``S`` is ``num_samples`` (default ``num_parallel_samples``).
+        Shape: (B, S, T), or (B, S, T, M) for a multivariate target; ``S`` is
+        ``num_samples`` (default ``num_parallel_samples``).
         """
-        enc = self.encoder(
+        enc, _, _ = self._encode(
             feat_static_cat,
             feat_static_real,
             past_time_feat,
@@ -115,15 +192,17 @@ class MQF2Model(ForkingModel):
             future_time_feat,
             num_origins=1,
         )
-        loc = enc.loc + enc.scale * enc.anchor[:, 0]  # (B, T)
+        loc = self._joint(enc.loc.unsqueeze(-1) + enc.scale.unsqueeze(-1) * enc.anchor)
+        scale = self._joint(enc.scale.unsqueeze(-1).expand_as(enc.anchor))
         distr: MQF2 = self.distr_output.distribution(
-            self._args(enc),
-            loc=loc.unsqueeze(1),
-            scale=enc.scale.unsqueeze(1),
-        )  # batch (B, 1), event (T,)
+            self._args(enc), loc=loc, scale=scale
+        )  # batch (B, 1), event (T * M,)
         S = num_samples or self.num_parallel_samples
-        samples = distr.rsample(torch.Size([S]))  # (S, B, 1, T)
-        return samples[:, :, 0].transpose(0, 1)  # (S, B, T) -> (B, S, T)
+        samples = distr.rsample(torch.Size([S]))[:, :, 0]  # (S, B, T * M)
+        samples = samples.transpose(0, 1)  # (B, S, T * M)
+        if self.target_dim is None:
+            return samples
+        return samples.reshape(*samples.shape[:2], -1, self.target_dim)
 
     def loss(
         self,
@@ -138,10 +217,10 @@ class MQF2Model(ForkingModel):
     ) -> torch.Tensor:
         """Mean energy score in scaled units over the origins; shape: (B,).
 
-        Norms run over the observed steps of each origin's horizon; origins
-        with no observed step are left out of the mean.
+        Norms run over the observed values of each origin's joint vector;
+        origins with nothing observed are left out of the mean.
         """
-        enc = self.encoder(
+        enc, target, observed = self._encode(
             feat_static_cat,
             feat_static_real,
             past_time_feat,
@@ -149,17 +228,20 @@ class MQF2Model(ForkingModel):
             past_observed_values,
             future_time_feat,
         )
+        if self.target_dim is not None:  # (B, T, M) -> (B * M, T)
+            T = future_target.shape[1]
+            future_target = future_target.transpose(1, 2).reshape(-1, T)
+            future_observed_values = future_observed_values.transpose(1, 2).reshape(
+                -1, T
+            )
         target, observed = self.forking_targets(
-            enc,
-            past_target,
-            past_observed_values,
-            future_target,
-            future_observed_values,
-        )  # (B, F, T) each
-        observed = observed > 0
-        target = torch.where(observed, target, enc.anchor)
+            enc, target, observed, future_target, future_observed_values
+        )  # (B * M, F, T) each
+        observed = self._joint((observed > 0).to(target.dtype)) > 0  # (B, F, T * M)
+        anchor = self._joint(enc.anchor)
+        target = torch.where(observed, self._joint(target), anchor)
         es = self.distr_output.loss(
-            target, self._args(enc), loc=enc.anchor, observed=observed
+            target, self._args(enc), loc=anchor, observed=observed
         )  # (B, F)
         counted = observed.any(-1).to(es.dtype)  # (B, F)
         return (es * counted).sum(-1) / counted.sum(-1).clamp(min=1.0)
