@@ -7,4 +7,4 @@ bash scripts/setup.sh plots
 data="${GLUONTS_QF_DATA:-../shared/data/gluonts}"
 args=()
 [ -d "$data" ] && args+=(--data-dir "$data")
-exec .venv/bin/gluonts-qf train --dataset m4_hourly "${args[@]}" --config configs/main/m4_hourly-iqf.yaml "$@"
+exec .venv/bin/python -m gluonts_qf train --dataset m4_hourly "${args[@]}" --config configs/main/m4_hourly-iqf.yaml "$@"

@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
-.venv/bin/ruff check gluonts_qf tests benchmarks
+.venv/bin/python -m ruff check gluonts_qf tests benchmarks
 exec .venv/bin/python -m pytest -m "not slow" -q "$@"
