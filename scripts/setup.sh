@@ -15,5 +15,6 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
 fi
 spec="."
 [ -n "$extras" ] && spec=".[$extras]"
-.venv/bin/python -m pip install -q -e "$spec" 2>&1 | grep -v "^WARNING: Location" || true
+# (this machine's pip warns about missing local package folders: hide only those lines)
+.venv/bin/python -m pip install -q -e "$spec" 2>&1 | { grep -v "^WARNING: Location" || true; }
 .venv/bin/python -c "import gluonts_qf" # fail loudly if the install did not work
