@@ -1,55 +1,13 @@
 """Lightning wrapper that trains :class:`IQFModel` with the CRPS."""
 
-import lightning.pytorch as pl
-import torch
-from gluonts.core.component import validated
-from gluonts.itertools import select
-
+from .._lightning import ForkingLightningModule
 from .module import IQFModel
 
 
-class IQFLightningModule(pl.LightningModule):
+class IQFLightningModule(ForkingLightningModule):
     """Train an :class:`IQFModel` by minimising its closed-form CRPS.
 
-    Parameters
-    ----------
-    model_kwargs
-        Keyword arguments of :class:`IQFModel`.
-    lr, weight_decay
-        Adam's learning rate and weight decay.
+    See :class:`~gluonts_qf.model._lightning.ForkingLightningModule` for the arguments.
     """
 
-    @validated()
-    def __init__(
-        self, model_kwargs: dict, lr: float = 1e-3, weight_decay: float = 1e-8
-    ) -> None:
-        super().__init__()
-        self.model = IQFModel(**model_kwargs)
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.inputs = self.model.describe_inputs()
-
-    def forward(self, *args, **kwargs):
-        return self.model(*args, **kwargs)
-
-    def _loss(self, batch) -> torch.Tensor:
-        return self.model.loss(
-            **select(self.inputs, batch),
-            future_target=batch["future_target"],
-            future_observed_values=batch["future_observed_values"],
-        ).mean()
-
-    def training_step(self, batch, batch_idx: int):  # type: ignore[override]
-        loss = self._loss(batch)
-        self.log("train_loss", loss, on_epoch=True, on_step=False, prog_bar=True)
-        return loss
-
-    def validation_step(self, batch, batch_idx: int):  # type: ignore[override]
-        loss = self._loss(batch)
-        self.log("val_loss", loss, on_epoch=True, on_step=False, prog_bar=True)
-        return loss
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(
-            self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay
-        )
+    model_cls = IQFModel
