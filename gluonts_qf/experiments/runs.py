@@ -29,7 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluation.metrics import BacktestResult, backtest, forecast_quantiles
+from ..evaluation.metrics import (
+    REPORTED,
+    BacktestResult,
+    backtest,
+    forecast_quantiles,
+)
 from ..evaluation.tables import format_markdown, write_csv
 
 MODELS = ("iqf", "mqf2")
@@ -43,20 +48,7 @@ RESERVED = {
     "batch_size": "batch_size (--batch-size)",
     "num_batches_per_epoch": "batches_per_epoch (--batches-per-epoch)",
 }
-TABLE_COLUMNS = (
-    "mean_wQuantileLoss",
-    "wCRPS",
-    "MASE",
-    "ND",
-    "NRMSE",
-    "Coverage[0.1]",
-    "Coverage[0.9]",
-    "crossing_rate",
-    "ES",
-    "VS",
-    "train_seconds",
-    "predict_seconds",
-)
+TABLE_COLUMNS = (*REPORTED, "train_seconds", "predict_seconds")
 
 
 @dataclass
