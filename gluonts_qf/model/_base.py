@@ -78,8 +78,15 @@ def _as_tensor(x):
     return torch.tensor(np.asarray(x))
 
 
-def check_dataset(data: Dataset, freq: str, name: str = "data") -> None:
-    """Raise a clear ``ValueError`` for an empty dataset or a frequency mismatch."""
+def check_dataset(
+    data: Dataset, freq: str, name: str = "data", min_length: int = 0
+) -> None:
+    """Raise a clear ``ValueError`` for data the estimator cannot train on.
+
+    Checks: the dataset is not empty; the first series' frequency matches
+    ``freq``; at least one series is longer than ``min_length`` (the horizon:
+    a training window needs one observed step before it).
+    """
     first = next(iter(data), None)
     if first is None:
         raise ValueError(f"{name} is empty; pass at least one time series.")
@@ -91,6 +98,13 @@ def check_dataset(data: Dataset, freq: str, name: str = "data") -> None:
                 f"{name} has frequency {start.freqstr!r} but the estimator was built "
                 f"with freq={freq!r}; use the dataset's metadata.freq."
             )
+    if min_length and not any(
+        np.shape(entry[FieldName.TARGET])[-1] > min_length for entry in data
+    ):
+        raise ValueError(
+            f"every series in {name} has at most {min_length} steps, so no training "
+            f"window fits; use longer series or a shorter prediction_length."
+        )
 
 
 class ForkingEstimator(PyTorchLightningEstimator):
@@ -339,7 +353,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
         validation_data: Optional[Dataset] = None,
         **kwargs,
     ) -> TrainOutput:
-        check_dataset(training_data, self.freq, "training_data")
+        check_dataset(training_data, self.freq, "training_data", self.prediction_length)
         if validation_data is not None:
             check_dataset(validation_data, self.freq, "validation_data")
         # keep transformed series in memory: recomputing time features of long

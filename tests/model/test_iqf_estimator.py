@@ -363,6 +363,18 @@ def test_wrong_freq_is_a_clear_error(tmp_path):
         est.train(_dataset([_wavy(80)], freq="h"))
 
 
+def test_series_all_shorter_than_the_horizon_is_a_clear_error(tmp_path):
+    est = IQFEstimator(
+        freq="h",
+        prediction_length=H,
+        hidden_size=8,
+        num_batches_per_epoch=1,
+        trainer_kwargs=trainer_kwargs(tmp_path, 1),
+    )
+    with pytest.raises(ValueError, match=f"at most {H} steps"):
+        est.train(_dataset([_wavy(H), _wavy(H - 2)], freq="h"))
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
