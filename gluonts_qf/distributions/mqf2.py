@@ -285,6 +285,9 @@ class MQF2Output(DistributionOutput):
         Strict convexity of the potential (smallest Hessian eigenvalue).
     threshold_input
         Context features are softly clipped to ``[-threshold_input, threshold_input]``.
+    rank
+        Rank r of the context-dependent PSD quadratic ``0.5 ||U(h)^T x||^2`` of
+        the potential (dependence between coordinates); 0 disables it.
     """
 
     distr_cls: type = MQF2
@@ -300,6 +303,7 @@ class MQF2Output(DistributionOutput):
         beta: float = 1.0,
         eps: float = 1e-3,
         threshold_input: float = 100.0,
+        rank: pydantic.StrictInt = 4,
     ) -> None:
         super().__init__()
         self.dim = _check_int("dim", dim, 1, "it is the joint dimension D of a target.")
@@ -321,12 +325,18 @@ class MQF2Output(DistributionOutput):
         if not threshold_input > 0:
             raise ValueError(f"threshold_input must be > 0, got {threshold_input!r}.")
         self.eps, self.threshold_input = float(eps), float(threshold_input)
+        self.rank = _check_int("rank", rank, 0, "e.g. 4, or 0 for none.")
         self.args_dim = {"context": self.context_dim}
 
     def get_args_proj(self, in_features: int) -> MQF2ArgsProj:
         """A new head (projection + PICNN) for features of size ``in_features``."""
         picnn = PICNN(
-            self.dim, self.context_dim, self.hidden_size, self.num_layers, self.eps
+            self.dim,
+            self.context_dim,
+            self.hidden_size,
+            self.num_layers,
+            self.eps,
+            self.rank,
         )
         return MQF2ArgsProj(in_features, picnn, self.threshold_input)
 

@@ -41,6 +41,7 @@ class _Context(NamedTuple):
     out_weight: Tensor  # (.., H) >= 0: phi_net = <out_weight, z_L>
     linear: Tensor  # (.., D): linear term <c, x>
     quad: Tensor  # (.., D) >= eps: 0.5 sum_d quad_d x_d^2
+    low_rank: Tensor | None  # (.., D, r): 0.5 ||U^T x||^2; None when r = 0
 
 
 class PICNN(nn.Module):
@@ -52,14 +53,20 @@ class PICNN(nn.Module):
         a_k = W_x[k] (x * m_k(u_k)) + b_k(u_k) + [k > 0] W_z[k]^+ (z_{k-1} * g_k(u_k))
         z_k = softplus(a_k)
         phi = <w(u_L), z_{L-1}> + <c(u_L), x> + 0.5 sum_d (q_d(u_L) + eps) x_d^2
+              + 0.5 ||U(u_L)^T x||^2
 
     ``m_k, b_k, c`` are affine in the context state; ``W_z^+ = softplus(W_z)``,
     the gates ``g_k`` and the output weights ``w`` are non-negative, and softplus
     is convex and non-decreasing, so every ``z_k`` and ``phi`` are convex in
     ``x`` (Amos et al., 2017, eq. 3 with multiplicative context on the inputs of
     both paths). The diagonal quadratic ``q >= 0`` (plus ``eps``) makes ``phi``
-    strictly convex; at initialisation ``q + eps = 1`` and the network part is
-    small, so the map ``grad phi`` starts near the identity (a standard normal).
+    strictly convex. The low-rank term, ``U`` of shape (D, r) affine in the
+    context state, adds ``U U^T x`` to the map and ``U U^T`` (PSD for any ``U``)
+    to the Hessian: a context-dependent linear map with off-diagonal structure,
+    i.e. correlation between the coordinates, which the diagonal quadratic and
+    the softplus network express only poorly. At initialisation ``q + eps = 1``,
+    ``U`` and the network part are small, so the map ``grad phi`` starts near
+    the identity (a standard normal).
 
     Parameters
     ----------
@@ -73,6 +80,8 @@ class PICNN(nn.Module):
         L >= 1, the number of convex hidden layers.
     eps
         Strict convexity: the Hessian is at least ``eps * I``.
+    rank
+        r >= 0, the rank of the quadratic ``0.5 ||U^T x||^2``; 0 disables it.
     """
 
     def __init__(
@@ -82,6 +91,7 @@ class PICNN(nn.Module):
         hidden_size: int = 32,
         num_layers: int = 2,
         eps: float = 1e-3,
+        rank: int = 0,
     ) -> None:
         super().__init__()
         for name, v in [("dim", dim), ("context_dim", context_dim)]:
@@ -96,8 +106,11 @@ class PICNN(nn.Module):
             raise ValueError(
                 f"eps must be a finite number > 0, got {eps!r}; e.g. 1e-3."
             )
+        if isinstance(rank, bool) or int(rank) != rank or rank < 0:
+            raise ValueError(f"rank must be an integer >= 0, got {rank!r}; e.g. 4.")
         D, C, H, L = int(dim), int(context_dim), int(hidden_size), int(num_layers)
         self.dim, self.context_dim, self.hidden_size, self.num_layers = D, C, H, L
+        self.rank = int(rank)
         self.eps = float(eps)
         ins = [C] + [H] * L  # width of u_k
         self.context_layers = nn.ModuleList(nn.Linear(ins[k], H) for k in range(L))
@@ -113,6 +126,8 @@ class PICNN(nn.Module):
             nn.Parameter(torch.empty(H, H)) for _ in range(L - 1)
         )
         self.out_weight_raw = nn.Parameter(torch.empty(H))
+        # U(u_L), flattened (D * r); None when rank == 0
+        self.low_rank_head = nn.Linear(H, D * self.rank) if self.rank else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -134,6 +149,12 @@ class PICNN(nn.Module):
             for w in self.z_weights_raw:
                 nn.init.normal_(w, mean=inv_softplus(1.0 / H), std=0.3)
             self.out_weight_raw.fill_(inv_softplus(0.5 / H))
+            if self.low_rank_head is not None:
+                # U entries ~ N(0, 0.1 / r): diag(U U^T) ~ 0.1, not 0 (a
+                # stationary point, U U^T being quadratic in U)
+                self.low_rank_head.reset_parameters()
+                self.low_rank_head.weight.mul_(0.1)
+                nn.init.normal_(self.low_rank_head.bias, std=math.sqrt(0.1 / self.rank))
 
     # ---------------------------------------------------------------- internals
     def _context(self, h: Tensor) -> _Context:
@@ -155,7 +176,15 @@ class PICNN(nn.Module):
         out = self.out_head(u)
         w = F.softplus(out[..., :H]) * F.softplus(self.out_weight_raw)
         quad = F.softplus(out[..., H + D :]) + self.eps
-        return _Context(scales, biases, gates, w, out[..., H : H + D], quad)
+        low_rank = None
+        if self.low_rank_head is not None:
+            low_rank = self.low_rank_head(u).unflatten(-1, (D, self.rank))
+        return _Context(scales, biases, gates, w, out[..., H : H + D], quad, low_rank)
+
+    @staticmethod
+    def _low_rank_coords(x: Tensor, ctx: _Context) -> Tensor:
+        """``U^T x``, shape: (*batch, r)."""
+        return (x.unsqueeze(-1) * ctx.low_rank).sum(-2)
 
     def _z_weights(self) -> list[Tensor]:
         return [F.softplus(w) for w in self.z_weights_raw]
@@ -174,7 +203,10 @@ class PICNN(nn.Module):
 
     def _phi(self, x: Tensor, ctx: _Context, pre: list[Tensor]) -> Tensor:
         net = (ctx.out_weight * _act(pre[-1])).sum(-1)
-        return net + (ctx.linear * x).sum(-1) + 0.5 * (ctx.quad * x * x).sum(-1)
+        phi = net + (ctx.linear * x).sum(-1) + 0.5 * (ctx.quad * x * x).sum(-1)
+        if ctx.low_rank is not None:
+            phi = phi + 0.5 * self._low_rank_coords(x, ctx).square().sum(-1)
+        return phi
 
     def _backward(
         self, x: Tensor, ctx: _Context, pre: list[Tensor], wz: list[Tensor]
@@ -182,6 +214,9 @@ class PICNN(nn.Module):
         """``grad_x phi`` (*batch, D) and ``dphi/dz_k`` per layer (*batch, H), all >= 0."""
         delta = ctx.out_weight  # dphi / dz_{L-1}
         grad = ctx.linear + ctx.quad * x
+        if ctx.low_rank is not None:  # + U U^T x
+            v = self._low_rank_coords(x, ctx).unsqueeze(-2)  # (.., 1, r)
+            grad = grad + (v * ctx.low_rank).sum(-1)
         deltas: list[Tensor] = [delta] * self.num_layers
         for k in reversed(range(self.num_layers)):
             deltas[k] = delta
@@ -199,7 +234,7 @@ class PICNN(nn.Module):
         deltas: list[Tensor],
         wz: list[Tensor],
     ) -> Tensor:
-        """Exact Hessian (*batch, D, D): ``diag(q) + sum_k J_k^T diag(d_k s''(a_k)) J_k``.
+        """Exact Hessian (*batch, D, D): ``diag(q) + U U^T + sum_k J_k^T diag(d_k s''(a_k)) J_k``.
 
         ``J_k = da_k / dx`` (forward mode); the layers are linear in
         ``(z_{k-1}, x)`` and the output is linear in ``z``, so the only curvature
@@ -207,6 +242,8 @@ class PICNN(nn.Module):
         """
         batch = torch.broadcast_shapes(x.shape[:-1], pre[0].shape[:-1])
         hess = torch.diag_embed(ctx.quad.expand(*batch, self.dim))
+        if ctx.low_rank is not None:
+            hess = hess + ctx.low_rank @ ctx.low_rank.transpose(-1, -2)
         jac: Tensor | None = None
         for k in range(self.num_layers):
             j = self.x_weights[k] * ctx.x_scales[k].unsqueeze(-2)  # (.., H, D)
@@ -280,7 +317,8 @@ class PICNN(nn.Module):
 
         Damped Newton with the exact Hessian and a backtracking (Armijo) line
         search per point; the objective is strictly convex, so the solution is
-        unique. Starts from the inverse of the quadratic part. Stops when every
+        unique. Starts from the inverse of the quadratic part (diagonal plus
+        low rank). Stops when every
         residual ``|grad phi(x) - y|`` is below ``tol * (1 + |y|)`` (default
         ``100 * machine epsilon``) or after ``max_iter`` steps. Never builds a
         graph; the result is detached. Shapes: y (*batch, D), h (*hb, C) -> (*batch, D).
@@ -290,7 +328,13 @@ class PICNN(nn.Module):
         tol = 100 * finfo.eps if tol is None else float(tol)
         with torch.no_grad():
             ctx, wz = self._context(h), self._z_weights()
-            x = (y - ctx.linear) / ctx.quad
+            if ctx.low_rank is None:
+                x = (y - ctx.linear) / ctx.quad
+            else:
+                u = ctx.low_rank
+                quad = torch.diag_embed(ctx.quad) + u @ u.transpose(-1, -2)
+                x = torch.linalg.solve(quad, (y - ctx.linear).unsqueeze(-1))
+                x = x.squeeze(-1)
             y = y.expand_as(x)
             for _ in range(max_iter):
                 pre = self._preactivations(x, ctx, wz)
@@ -305,9 +349,11 @@ class PICNN(nn.Module):
 
     def _line_search(self, x, y, step, res, ctx, wz, pre, machine_eps: float) -> Tensor:
         """Backtracking ``x - t * step`` with Armijo's rule, ``t`` halved per point."""
-        f0 = self._phi(x, ctx, pre) - (x * y).sum(-1)
+        phi0, xy0 = self._phi(x, ctx, pre), (x * y).sum(-1)
+        f0 = phi0 - xy0
         decrease = (step * res).sum(-1)  # >= 0: Newton step on a convex objective
-        slack = 10 * machine_eps * (1 + f0.abs())  # rounding in f
+        # rounding in f: relative to its terms, which can cancel near the optimum
+        slack = 10 * machine_eps * (1 + phi0.abs() + xy0.abs())
         t = torch.ones_like(f0)
         for _ in range(40):
             x_new = x - t.unsqueeze(-1) * step

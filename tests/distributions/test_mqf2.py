@@ -349,6 +349,8 @@ def test_bad_inputs_raise_value_error():
         dict(dim=3, eps=0.0),
         dict(dim=3, threshold_input=0.0),
         dict(dim=2.5),
+        dict(dim=3, rank=-1),
+        dict(dim=3, rank=1.5),
     ],
 )
 def test_output_rejects_bad_hyperparameters(kwargs):
@@ -356,10 +358,15 @@ def test_output_rejects_bad_hyperparameters(kwargs):
         MQF2Output(**kwargs)
 
 
-def test_output_serde_and_properties():
-    out = MQF2Output(dim=4, hidden_size=8, num_layers=3, context_dim=5, beta=0.8)
+@pytest.mark.parametrize("rank", [0, 3])
+def test_output_serde_and_properties(rank):
+    out = MQF2Output(
+        dim=4, hidden_size=8, num_layers=3, context_dim=5, beta=0.8, rank=rank
+    )
     again = serde.decode(serde.encode(out))
     assert isinstance(again, MQF2Output) and again.__dict__ == out.__dict__
+    assert again.rank == rank and again.get_args_proj(2).picnn.rank == rank
+    assert MQF2Output(dim=4).rank == 4  # default
     assert out.event_shape == (4,) and out.event_dim == 1
     assert isinstance(out.forecast_generator, SampleForecastGenerator)
 
@@ -402,14 +409,19 @@ def test_output_loss_checks_targets():
 
 
 def test_learns_a_correlated_gaussian():
-    """Energy-score training (constant context) recovers correlation 0.8 in D = 3."""
+    """Energy-score training (constant context) recovers correlation 0.8 in D = 3.
+
+    Measured after 300 steps, seeds 0-5: the largest error of the correlations
+    is 0.005-0.026 with the low-rank quadratic (rank 4), but 0.05-0.16 without
+    it (rank 0; seed 0: 0.161, and still 0.048 after 800 steps).
+    """
     torch.manual_seed(0)
     dim = 3
     cov = torch.full((dim, dim), 0.8) + 0.2 * torch.eye(dim)
     chol = torch.linalg.cholesky(cov)
-    out = MQF2Output(dim=dim, hidden_size=16, num_layers=2, es_num_samples=32)
+    out = MQF2Output(dim=dim, hidden_size=16, num_layers=2, es_num_samples=32, rank=4)
     head = out.get_args_proj(1)
-    steps = 800
+    steps = 300
     opt = torch.optim.Adam(head.parameters(), lr=2e-2)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     features = torch.ones(64, 1)
@@ -424,5 +436,5 @@ def test_learns_a_correlated_gaussian():
         s = out.distribution(head(torch.ones(1, 1))).sample((4000,))[:, 0]
     corr = torch.corrcoef(s.T)
     off = corr[~torch.eye(dim, dtype=torch.bool)]
-    assert (off - 0.8).abs().max() < 0.15, corr
-    assert (s.std(0) - 1).abs().max() < 0.15 and s.mean(0).abs().max() < 0.15
+    assert (off - 0.8).abs().max() < 0.1, corr
+    assert (s.std(0) - 1).abs().max() < 0.1 and s.mean(0).abs().max() < 0.1

@@ -151,10 +151,14 @@ def test_learns_dependence_over_the_horizon(tmp_path):
     """Joint samples pick up the strong step-to-step dependence of random walks.
 
     The true neighbour correlation is 0.84 (mean of sqrt(k / (k + 1)), k = 1..5).
-    Over seeds 0-2, 300 steps bring MQF2 from ~0.01 (untrained) to 0.51-0.59,
-    with per-step spreads 0.8-0.9x the true sqrt(k); independent marginals (IQF
-    samples) stay at ~0. The energy score is known to be weakly sensitive to
-    dependence, which is why the learned correlation stays below the truth.
+    Measured with seed s for data and training, s = 0, 1, 2, 300 steps: from
+    ~0.01 (untrained) to 0.78, 0.73, 0.61 with the low-rank quadratic
+    (``picnn_rank=4``, the default), against 0.56, 0.62, 0.54 without it
+    (``picnn_rank=0``). At seed 0 (this test) 0.73-0.78 across initialisations
+    of ``U``, and 0.56 without it: the threshold 0.65 fails the model without
+    the low-rank term. Per-step spreads are 0.6-1.2x the true sqrt(k);
+    independent marginals (IQF samples) stay at ~0. The energy score is weakly
+    sensitive to dependence, so the learned correlation stays below the truth.
     """
     data = _random_walks()
     seed_all(0)
@@ -184,7 +188,7 @@ def test_learns_dependence_over_the_horizon(tmp_path):
         ).predict(data)
     ]
     corr = _neighbour_corr(trained)
-    assert corr > 0.4, corr
+    assert corr > 0.65, corr
     assert abs(_neighbour_corr(before)) < 0.2
     assert abs(_neighbour_corr(independent)) < 0.1
     spread = np.mean([fc.samples.std(0) for fc in trained], 0)  # (T,)
@@ -263,6 +267,7 @@ def test_loss_masks_unobserved_targets():
         ({"beta": 2.0}, "beta must lie strictly between 0 and 2"),
         ({"es_num_samples": 1}, "es_num_samples must be an integer >= 2"),
         ({"picnn_hidden_size": 0}, "hidden_size must be an integer >= 1"),
+        ({"picnn_rank": -1}, "rank must be an integer >= 0"),
         ({"num_parallel_samples": 0}, "num_parallel_samples must be a positive"),
         ({"prediction_length": 0}, "prediction_length must be a positive"),
         ({"scaling": "foo"}, "scaling must be one of"),

@@ -11,11 +11,11 @@ F64 = torch.float64
 
 
 def random_picnn(
-    seed: int, dim=3, context_dim=4, hidden=8, layers=2, eps=1e-3
+    seed: int, dim=3, context_dim=4, hidden=8, layers=2, eps=1e-3, rank=0
 ) -> PICNN:
     """A float64 PICNN with all parameters perturbed away from the near-identity start."""
     torch.manual_seed(seed)
-    net = PICNN(dim, context_dim, hidden, layers, eps).to(F64)
+    net = PICNN(dim, context_dim, hidden, layers, eps, rank).to(F64)
     with torch.no_grad():
         for p in net.parameters():
             p.add_(0.7 * torch.randn_like(p))
@@ -33,11 +33,19 @@ def autograd_gradient(net: PICNN, x, h, create_graph=True):
 
 
 NETS = [(0, 3, 1), (1, 3, 2), (2, 5, 3), (3, 1, 2)]  # seed, D, layers
+# with the low-rank quadratic: seed, D, layers, rank (rank > D included)
+NETS_R = [(s, d, n, 0) for s, d, n in NETS] + [
+    (10, 3, 1, 1),
+    (11, 3, 2, 2),
+    (12, 5, 3, 4),
+    (13, 1, 2, 2),
+    (14, 4, 2, 6),
+]
 
 
-@pytest.mark.parametrize("seed,dim,layers", NETS)
-def test_convex_along_random_lines(seed, dim, layers):
-    net = random_picnn(seed, dim=dim, layers=layers)
+@pytest.mark.parametrize("seed,dim,layers,rank", NETS_R)
+def test_convex_along_random_lines(seed, dim, layers, rank):
+    net = random_picnn(seed, dim=dim, layers=layers, rank=rank)
     g = torch.Generator().manual_seed(seed)
     h = 2 * torch.randn(16, 4, generator=g, dtype=F64)
     x0 = 3 * torch.randn(16, dim, generator=g, dtype=F64)
@@ -51,10 +59,10 @@ def test_convex_along_random_lines(seed, dim, layers):
     assert (second >= net.eps * step2 * (1 - 1e-6) - 1e-9).all()
 
 
-@pytest.mark.parametrize("seed,dim,layers", NETS)
-def test_gradient_map_is_monotone(seed, dim, layers):
+@pytest.mark.parametrize("seed,dim,layers,rank", NETS_R)
+def test_gradient_map_is_monotone(seed, dim, layers, rank):
     """<Q(x) - Q(x'), x - x'> >= eps ||x - x'||^2 on many random pairs and contexts."""
-    net = random_picnn(seed, dim=dim, layers=layers)
+    net = random_picnn(seed, dim=dim, layers=layers, rank=rank)
     g = torch.Generator().manual_seed(100 + seed)
     h = 2 * torch.randn(2000, 4, generator=g, dtype=F64)
     x, x2 = (2 * torch.randn(2000, dim, generator=g, dtype=F64) for _ in range(2))
@@ -63,9 +71,9 @@ def test_gradient_map_is_monotone(seed, dim, layers):
     assert (inner >= net.eps * ((x - x2) ** 2).sum(-1) * (1 - 1e-9)).all()
 
 
-@pytest.mark.parametrize("seed,dim,layers", NETS)
-def test_gradient_and_hessian_equal_autograd(seed, dim, layers):
-    net = random_picnn(seed, dim=dim, layers=layers)
+@pytest.mark.parametrize("seed,dim,layers,rank", NETS_R)
+def test_gradient_and_hessian_equal_autograd(seed, dim, layers, rank):
+    net = random_picnn(seed, dim=dim, layers=layers, rank=rank)
     x = 2 * torch.randn(5, 3, dim, dtype=F64)
     h = torch.randn(3, 4, dtype=F64)
     want = autograd_gradient(net, x, h)
@@ -82,8 +90,9 @@ def test_gradient_and_hessian_equal_autograd(seed, dim, layers):
     torch.testing.assert_close(net.hessian_logdet(x, h), torch.linalg.slogdet(hess)[1])
 
 
-def test_gradient_equals_finite_differences():
-    net = random_picnn(4, dim=4, layers=3)
+@pytest.mark.parametrize("rank", [0, 3])
+def test_gradient_equals_finite_differences(rank):
+    net = random_picnn(4, dim=4, layers=3, rank=rank)
     x, h = torch.randn(6, 4, dtype=F64), torch.randn(6, 4, dtype=F64)
     step = 1e-6
     with torch.no_grad():
@@ -98,9 +107,10 @@ def test_gradient_equals_finite_differences():
         torch.testing.assert_close(net.gradient(x, h), fd, rtol=1e-7, atol=1e-7)
 
 
-def test_parameter_gradients_of_the_map_equal_double_backward():
+@pytest.mark.parametrize("rank", [0, 2])
+def test_parameter_gradients_of_the_map_equal_double_backward(rank):
     """Training graph: d/dtheta <Q(x; h), r> via the explicit map == autograd double backward."""
-    net = random_picnn(5, dim=3, layers=3)
+    net = random_picnn(5, dim=3, layers=3, rank=rank)
     x, r = torch.randn(7, 3, dtype=F64), torch.randn(7, 3, dtype=F64)
     h = torch.randn(7, 4, dtype=F64, requires_grad=True)
     params = [*net.parameters(), h]
@@ -126,10 +136,11 @@ def test_graph_rule_and_no_grad():
     assert net.gradient(x, h).requires_grad
 
 
+@pytest.mark.parametrize("rank", [0, 2])
 @pytest.mark.parametrize("batch", [(), (4,), (2, 3)])
 @pytest.mark.parametrize("sample", [(), (5,), (2, 5)])
-def test_shapes(batch, sample):
-    net = random_picnn(7, dim=3, context_dim=4)
+def test_shapes(batch, sample, rank):
+    net = random_picnn(7, dim=3, context_dim=4, rank=rank)
     h = torch.randn(*batch, 4, dtype=F64)
     x = torch.randn(*sample, *batch, 3, dtype=F64)
     out = (*sample, *batch)
@@ -141,9 +152,9 @@ def test_shapes(batch, sample):
     assert net(x, h).shape == out
 
 
-@pytest.mark.parametrize("seed,dim,layers", NETS)
-def test_inverse_recovers_x(seed, dim, layers):
-    net = random_picnn(seed, dim=dim, layers=layers)
+@pytest.mark.parametrize("seed,dim,layers,rank", NETS_R)
+def test_inverse_recovers_x(seed, dim, layers, rank):
+    net = random_picnn(seed, dim=dim, layers=layers, rank=rank)
     x = 3 * torch.randn(200, dim, dtype=F64)
     h = 2 * torch.randn(200, 4, dtype=F64)
     y = net.gradient(x, h).detach()
@@ -152,17 +163,19 @@ def test_inverse_recovers_x(seed, dim, layers):
     torch.testing.assert_close(x_hat, x, rtol=1e-8, atol=1e-8)
 
 
-def test_inverse_float32():
-    net = random_picnn(8, dim=4).float()
+@pytest.mark.parametrize("rank", [0, 3])
+def test_inverse_float32(rank):
+    net = random_picnn(8, dim=4, rank=rank).float()
     x, h = torch.randn(100, 4), torch.randn(100, 4)
     with torch.no_grad():
         y = net.gradient(x, h)
     torch.testing.assert_close(net.inverse(y, h), x, rtol=1e-3, atol=1e-3)
 
 
-def test_starts_near_identity_map():
+@pytest.mark.parametrize("rank", [0, 4])
+def test_starts_near_identity_map(rank):
     torch.manual_seed(0)
-    net = PICNN(dim=6, context_dim=5, hidden_size=16, num_layers=3)
+    net = PICNN(dim=6, context_dim=5, hidden_size=16, num_layers=3, rank=rank)
     x, h = torch.randn(500, 6), torch.randn(500, 5)
     with torch.no_grad():
         q = net.gradient(x, h)
@@ -180,11 +193,47 @@ def test_starts_near_identity_map():
         dict(dim=2.5, context_dim=2),
         dict(dim=2, context_dim=2, eps=0.0),
         dict(dim=2, context_dim=2, eps=float("nan")),
+        dict(dim=2, context_dim=2, rank=-1),
+        dict(dim=2, context_dim=2, rank=1.5),
+        dict(dim=2, context_dim=2, rank=True),
     ],
 )
 def test_bad_hyperparameters(kwargs):
     with pytest.raises(ValueError):
         PICNN(**kwargs)
+
+
+def test_low_rank_term_alone_is_an_exact_correlated_gaussian():
+    """Only ``0.5 x^T A x`` with ``A = eps I + U U^T`` (U from the context):
+    the map is ``x -> A x``, so ``y = A x ~ N(0, A^2)``; Hessian A, inverse A^-1 y."""
+    dim, rank, eps = 3, 2, 1e-3
+    net = PICNN(dim, 2, 4, 2, eps, rank).to(F64)
+    g = torch.Generator().manual_seed(0)
+    u = torch.randn(dim, rank, generator=g, dtype=F64)
+    with torch.no_grad():
+        net.out_weight_raw.fill_(-1e3)  # softplus(-1000) == 0: no network part
+        net.out_head.weight.zero_()
+        net.out_head.bias[4 : 4 + dim].zero_()  # no linear term
+        net.out_head.bias[4 + dim :].fill_(-1e3)  # diagonal quad == eps exactly
+        net.low_rank_head.weight.zero_()
+        net.low_rank_head.bias.copy_(u.flatten())
+    a = eps * torch.eye(dim, dtype=F64) + u @ u.T
+    h = torch.randn(5, 2, generator=g, dtype=F64)
+    x = torch.randn(4000, 5, dim, generator=g, dtype=F64)
+    with torch.no_grad():
+        y = net.gradient(x, h)
+        torch.testing.assert_close(y, x @ a)  # A symmetric
+        torch.testing.assert_close(net.potential(x, h), 0.5 * ((x @ a) * x).sum(-1))
+        torch.testing.assert_close(net.hessian(x[:3], h), a.expand(3, 5, dim, dim))
+        torch.testing.assert_close(
+            net.hessian_logdet(x[:3], h),
+            torch.linalg.slogdet(a)[1].expand(3, 5),
+        )
+        torch.testing.assert_close(net.inverse(y[:50], h), x[:50])
+    # the samples are N(0, A^2): check the empirical covariance
+    flat = y.reshape(-1, dim)
+    cov = flat.T @ flat / flat.shape[0]
+    torch.testing.assert_close(cov, a @ a, rtol=0.05, atol=0.05 * (a @ a).abs().max())
 
 
 def test_bad_shapes():

@@ -45,8 +45,9 @@ class MQF2Estimator(ForkingEstimator):
     num_origins
         Forking origins per training window; default ``min(context_length, 8)``
         (each origin costs ``es_num_samples`` passes through the PICNN).
-    picnn_hidden_size, picnn_num_layers, picnn_context_dim
-        The PICNN potential (see :class:`~gluonts_qf.MQF2Output`).
+    picnn_hidden_size, picnn_num_layers, picnn_context_dim, picnn_rank
+        The PICNN potential (see :class:`~gluonts_qf.MQF2Output`; ``picnn_rank``
+        is its ``rank``, the low-rank quadratic for dependence, 0 for none).
     es_num_samples, beta
         Samples per energy-score estimate and the energy-score exponent in (0, 2).
     eps, threshold_input
@@ -68,6 +69,7 @@ class MQF2Estimator(ForkingEstimator):
         picnn_hidden_size: pydantic.StrictInt = 32,
         picnn_num_layers: pydantic.StrictInt = 2,
         picnn_context_dim: Optional[pydantic.StrictInt] = None,
+        picnn_rank: pydantic.StrictInt = 4,
         es_num_samples: pydantic.StrictInt = 50,
         beta: float = 1.0,
         eps: float = 1e-3,
@@ -141,6 +143,7 @@ class MQF2Estimator(ForkingEstimator):
             beta=beta,
             eps=eps,
             threshold_input=threshold_input,
+            rank=picnn_rank,
         )
         self.num_parallel_samples = num_parallel_samples
 
