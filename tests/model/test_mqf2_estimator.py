@@ -357,6 +357,55 @@ def test_joint_over_series(tmp_path):
     np.testing.assert_array_equal(again[0].samples, forecasts[0].samples)
 
 
+def _shared_walk(length: int, seed: int, num_test_dates=None):
+    """MV_M series = one shared random walk + small independent noise, grouped."""
+    from gluonts.dataset.multivariate_grouper import MultivariateGrouper
+
+    rng = np.random.default_rng(seed)
+    common = np.cumsum(rng.normal(size=length))
+    start = pd.Period("2021-03-01 00:00", freq="h")
+    uni = ListDataset(
+        [
+            {
+                "start": start,
+                "target": 50 + 10 * m + common + 0.3 * rng.normal(size=length),
+            }
+            for m in range(MV_M)
+        ],
+        freq="h",
+    )
+    kwargs = {} if num_test_dates is None else {"num_test_dates": num_test_dates}
+    return MultivariateGrouper(max_target_dim=MV_M, **kwargs)(uni)
+
+
+def test_joint_over_series_learns_cross_series_dependence(tmp_path):
+    """The series move together (true correlation ~0.9 per step): samples must too.
+
+    Measured (seeds 0-2, 300 steps): mean cross-series correlation 0.76-0.81 with
+    the low-rank term (rank 4); 0.50 without it (rank 0); independent samples: 0.
+    """
+    seed_all(0)
+    est = MQF2Estimator(
+        freq="h",
+        prediction_length=MV_H,
+        season_length=1,
+        anchor="last",
+        joint="series",
+        target_dim=MV_M,
+        picnn_rank=4,
+        num_parallel_samples=500,
+        batch_size=32,
+        num_batches_per_epoch=300,
+        trainer_kwargs=trainer_kwargs(tmp_path, 1),
+    )
+    predictor = est.train(_shared_walk(400, seed=0))
+    torch.manual_seed(0)
+    forecast = next(iter(predictor.predict(_shared_walk(400, 0, num_test_dates=1))))
+    s = forecast.samples  # (S, T, M)
+    corr = [np.corrcoef(s[:, t, 0], s[:, t, 1])[0, 1] for t in range(MV_H)]
+    assert np.mean(corr) > 0.7, corr
+
+
 def test_joint_over_series_masks_missing_values():
     seed_all(0)
     est = MQF2Estimator(
