@@ -7,10 +7,8 @@ estimator-by-estimator table.
 """
 
 import itertools
-import random
 from pathlib import Path
 
-import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
@@ -30,6 +28,7 @@ from gluonts.torch.model.patch_tst import PatchTSTEstimator
 from gluonts.torch.model.simple_feedforward import SimpleFeedForwardEstimator
 from gluonts.torch.model.tft import TemporalFusionTransformerEstimator
 from gluonts.torch.model.tide import TiDEEstimator
+from helpers import StepLosses, seed_all, trainer_kwargs
 
 from gluonts_qf import IQF, IQFOutput
 
@@ -64,38 +63,6 @@ def _stack(entries: list[dict], dim: int) -> list[dict]:
         }
         for i, g in enumerate(groups)
     ]
-
-
-def seed_all(seed: int = 0) -> None:
-    """GluonTS samples training windows with numpy; torch draws weights."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-class StepLosses(pl.Callback):
-    """Records the training loss of every optimisation step."""
-
-    def __init__(self) -> None:
-        self.losses: list[float] = []
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        self.losses.append(float(loss.detach()))
-
-
-def trainer_kwargs(root: Path, epochs: int = 1, callbacks=()) -> dict:
-    # GluonTS always adds its own ModelCheckpoint (to reload the best weights),
-    # so checkpointing stays on and writes under ``root``.
-    return {
-        "max_epochs": epochs,
-        "accelerator": "cpu",
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "logger": False,
-        "default_root_dir": str(root),
-        "callbacks": list(callbacks),
-    }
 
 
 def check_forecasts(forecasts, tss, horizon: int, target_dim: int = 1) -> dict:

@@ -11,13 +11,12 @@ Import it from a test module next to this file: ``from common import check_estim
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
+import helpers
 import numpy as np
 import pandas as pd
 import torch
@@ -26,6 +25,7 @@ from gluonts.model.forecast import Forecast, SampleForecast
 from gluonts.model.predictor import Predictor
 from gluonts.torch.model.estimator import PyTorchLightningEstimator
 from gluonts.torch.model.forecast import DistributionForecast
+from helpers import StepLosses, seed_all
 
 EPOCHS, BATCHES = 2, 3
 LEVELS = (0.01, 0.05, 0.1, 0.3, 0.37, 0.5, 0.7, 0.9, 0.95, 0.99)
@@ -36,39 +36,9 @@ EstimatorOrFactory = (
 )
 
 
-def seed_all(seed: int = 0) -> None:
-    """GluonTS samples training windows with numpy/random; torch draws weights."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-class StepLosses(pl.Callback):
-    """Records the training loss of every optimisation step."""
-
-    def __init__(self) -> None:
-        self.losses: list[float] = []
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        self.losses.append(float(loss.detach()))
-
-
 def trainer_kwargs(root: Path, epochs: int = EPOCHS, callbacks: Sequence = ()) -> dict:
-    """Quiet CPU training under ``root``.
-
-    GluonTS always adds its own ``ModelCheckpoint`` (to reload the best weights),
-    so checkpointing stays on and writes under ``root``.
-    """
-    return {
-        "max_epochs": epochs,
-        "accelerator": "cpu",
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "logger": False,
-        "default_root_dir": str(root),
-        "callbacks": list(callbacks),
-    }
+    """Quiet CPU training under ``root`` (``EPOCHS`` epochs unless told)."""
+    return helpers.trainer_kwargs(root, epochs, callbacks)
 
 
 def make_estimator(

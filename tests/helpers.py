@@ -1,0 +1,46 @@
+"""Small helpers shared by the end-to-end tests (importable as ``helpers``)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+
+
+def seed_all(seed: int = 0) -> None:
+    """GluonTS samples training windows with numpy/random; torch draws weights."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class StepLosses(pl.Callback):
+    """Records the training loss of every optimisation step."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        self.losses.append(float(loss.detach()))
+
+
+def trainer_kwargs(root: Path, epochs: int = 1, callbacks: Sequence = ()) -> dict:
+    """Quiet CPU training under ``root``.
+
+    GluonTS always adds its own ``ModelCheckpoint`` (to reload the best weights),
+    so checkpointing stays on and writes under ``root``.
+    """
+    return {
+        "max_epochs": epochs,
+        "accelerator": "cpu",
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "logger": False,
+        "default_root_dir": str(root),
+        "callbacks": list(callbacks),
+    }
