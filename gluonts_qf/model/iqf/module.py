@@ -1,6 +1,6 @@
 """The IQF forecaster as a plain ``nn.Module`` (Park et al., 2022, Sec. 5)."""
 
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 
@@ -17,54 +17,18 @@ class IQFModel(ForkingModel):
 
     Parameters
     ----------
-    freq
-        Not used by the network; kept for describing inputs.
-    prediction_length, context_length, num_origins, lags_seq, season_length,
-    anchor, num_time_feat, cardinality, embedding_dim, num_feat_static_real,
-    hidden_size, num_layers, decoder_hidden, dropout
-        See :class:`~gluonts_qf.model.encoder.ForkingEncoder`.
     distr_output
         The quantile-function head.
+    **encoder_kwargs
+        The encoder's arguments (see :class:`~gluonts_qf.model.encoder.ForkingEncoder`).
     """
 
     def __init__(
-        self,
-        prediction_length: int,
-        context_length: int,
-        num_origins: int,
-        lags_seq: List[int],
-        season_length: int,
-        anchor: str,
-        num_time_feat: int,
-        cardinality: List[int],
-        embedding_dim: int,
-        num_feat_static_real: int,
-        hidden_size: int,
-        num_layers: int,
-        decoder_hidden: int,
-        dropout: float,
-        distr_output: Optional[IQFOutput] = None,
-        scaling: str = "mean",
+        self, distr_output: Optional[IQFOutput] = None, **encoder_kwargs
     ) -> None:
-        super().__init__(
-            prediction_length,
-            context_length,
-            num_origins,
-            lags_seq,
-            season_length,
-            anchor,
-            num_time_feat,
-            cardinality,
-            embedding_dim,
-            num_feat_static_real,
-            hidden_size,
-            num_layers,
-            decoder_hidden,
-            dropout,
-            scaling,
-        )
+        super().__init__(**encoder_kwargs)
         self.distr_output = distr_output or IQFOutput()
-        self.args_proj = self.distr_output.get_args_proj(decoder_hidden)
+        self.args_proj = self.distr_output.get_args_proj(self.encoder.decoder_hidden)
         self.distr_output.init_args_proj(self.args_proj)
 
     def forward(

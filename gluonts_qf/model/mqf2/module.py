@@ -1,6 +1,6 @@
 """The MQF2 forecaster as a plain ``nn.Module`` (Kan et al., 2022, Sec. 4)."""
 
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from gluonts.model import Input, InputSpec
@@ -23,57 +23,33 @@ class MQF2Model(ForkingModel):
 
     Parameters
     ----------
-    prediction_length, context_length, num_origins, lags_seq, season_length,
-    anchor, num_time_feat, cardinality, embedding_dim, num_feat_static_real,
-    hidden_size, num_layers, decoder_hidden, dropout, scaling
-        See :class:`~gluonts_qf.model.encoder.ForkingEncoder`.
     distr_output
-        The MQF2 head; its ``dim`` must be ``prediction_length``.
+        The MQF2 head; its ``dim`` must be ``prediction_length`` x series.
     num_parallel_samples
         Samples per series that ``forward`` draws.
+    target_dim
+        Series of a multivariate target (``joint="series"``); ``None``: univariate.
+    **encoder_kwargs
+        The encoder's arguments (see :class:`~gluonts_qf.model.encoder.ForkingEncoder`).
     """
 
     def __init__(
         self,
-        prediction_length: int,
-        context_length: int,
-        num_origins: int,
-        lags_seq: List[int],
-        season_length: int,
-        anchor: str,
-        num_time_feat: int,
-        cardinality: List[int],
-        embedding_dim: int,
-        num_feat_static_real: int,
-        hidden_size: int,
-        num_layers: int,
-        decoder_hidden: int,
-        dropout: float,
         distr_output: Optional[MQF2Output] = None,
-        scaling: str = "mean",
         num_parallel_samples: int = 100,
         target_dim: Optional[int] = None,
+        **encoder_kwargs,
     ) -> None:
         if target_dim is not None and target_dim < 1:
             raise ValueError(f"target_dim must be >= 1 or None, got {target_dim!r}.")
-        super().__init__(
-            prediction_length,
-            context_length,
-            num_origins,
-            lags_seq,
-            season_length,
-            anchor,
-            num_time_feat,
-            # each series of a multivariate target gets its own embedding
-            list(cardinality) + ([target_dim] if target_dim else []),
-            embedding_dim,
-            num_feat_static_real,
-            hidden_size,
-            num_layers,
-            decoder_hidden,
-            dropout,
-            scaling,
+        # each series of a multivariate target gets its own embedding
+        cardinality = list(encoder_kwargs.pop("cardinality")) + (
+            [target_dim] if target_dim else []
         )
+        super().__init__(cardinality=cardinality, **encoder_kwargs)
+        prediction_length = self.prediction_length
+        hidden_size = encoder_kwargs["hidden_size"]
+        decoder_hidden = encoder_kwargs["decoder_hidden"]
         self.num_cat = len(cardinality)
         self.target_dim = target_dim
         self.num_series = target_dim or 1
