@@ -1,6 +1,6 @@
 """What every forking-sequence network shares: the encoder, its inputs, its targets."""
 
-from typing import List, Tuple
+from typing import Tuple
 
 import torch
 from gluonts.model import Input, InputSpec
@@ -16,46 +16,13 @@ class ForkingModel(nn.Module):
     encoder's (see :class:`~gluonts_qf.model.encoder.ForkingEncoder`).
     """
 
-    def __init__(
-        self,
-        prediction_length: int,
-        context_length: int,
-        num_origins: int,
-        lags_seq: List[int],
-        season_length: int,
-        anchor: str,
-        num_time_feat: int,
-        cardinality: List[int],
-        embedding_dim: int,
-        num_feat_static_real: int,
-        hidden_size: int,
-        num_layers: int,
-        decoder_hidden: int,
-        dropout: float,
-        scaling: str = "mean",
-    ) -> None:
+    def __init__(self, **encoder_kwargs) -> None:
         super().__init__()
-        self.encoder = ForkingEncoder(
-            prediction_length,
-            context_length,
-            num_origins,
-            lags_seq,
-            season_length,
-            anchor,
-            num_time_feat,
-            cardinality,
-            embedding_dim,
-            num_feat_static_real,
-            hidden_size,
-            num_layers,
-            decoder_hidden,
-            dropout,
-            scaling,
-        )
-        self.prediction_length = prediction_length
-        self.num_time_feat = num_time_feat
-        self.num_cat = len(cardinality)
-        self.num_feat_static_real = num_feat_static_real
+        self.encoder = ForkingEncoder(**encoder_kwargs)
+        self.prediction_length = encoder_kwargs["prediction_length"]
+        self.num_time_feat = encoder_kwargs["num_time_feat"]
+        self.num_cat = len(encoder_kwargs["cardinality"])
+        self.num_feat_static_real = encoder_kwargs["num_feat_static_real"]
 
     @property
     def past_length(self) -> int:

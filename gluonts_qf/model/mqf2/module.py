@@ -50,7 +50,6 @@ class MQF2Model(ForkingModel):
         prediction_length = self.prediction_length
         hidden_size = encoder_kwargs["hidden_size"]
         decoder_hidden = encoder_kwargs["decoder_hidden"]
-        self.num_cat = len(cardinality)
         self.target_dim = target_dim
         self.num_series = target_dim or 1
         dim = prediction_length * self.num_series
