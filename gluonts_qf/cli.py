@@ -68,7 +68,7 @@ def positive_float(text: str) -> float:
 
 def level_list(text: str) -> list[float]:
     """``"0.05,0.5,0.95"`` -> ``[0.05, 0.5, 0.95]``, each strictly inside (0, 1)."""
-    from .evaluation.metrics import check_levels
+    from .checks import check_levels
 
     try:
         levels = [float(x) for x in text.split(",") if x.strip()]

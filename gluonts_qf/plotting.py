@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 from gluonts.model.forecast import Forecast
 
+from .checks import check_levels
 from .distributions.iqf import IQF
-from .evaluation.metrics import check_levels, forecast_quantiles
+from .evaluation.metrics import forecast_quantiles
 
 PathLike = str | Path
 FAN_LEVELS = (0.05, 0.1, 0.25, 0.75, 0.9, 0.95)
@@ -51,7 +52,7 @@ def _timestamps(index: pd.Index) -> pd.Index:
 
 def _intervals(levels: Sequence[float]):
     """Pair the sorted levels outside-in: ``[(0.05, 0.95), (0.1, 0.9), ...]``."""
-    lv = check_levels(levels).tolist()
+    lv = np.sort(check_levels(levels)).tolist()
     return [(lv[i], lv[-1 - i]) for i in range(len(lv) // 2)]
 
 

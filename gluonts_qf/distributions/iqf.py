@@ -13,22 +13,10 @@ from gluonts.pydantic import pydantic
 from gluonts.torch.distributions import DistributionOutput
 from torch.distributions import Distribution, constraints
 
+from ..checks import check_levels
 from . import _iqf_ops as ops
 
 Levels = Union[Sequence[float], torch.Tensor]
-
-
-def check_levels(levels: Levels, name: str = "levels") -> torch.Tensor:
-    """Return ``levels`` as a 1-D float64 tensor, or raise a clear ``ValueError``."""
-    t = torch.as_tensor(levels, dtype=torch.float64).reshape(-1)
-    if t.numel() == 0:
-        raise ValueError(f"{name} is empty; pass at least one level in (0, 1).")
-    if not torch.isfinite(t).all() or (t <= 0).any() or (t >= 1).any():
-        raise ValueError(
-            f"{name} must lie strictly between 0 and 1, got {t.tolist()}; "
-            "use e.g. 0.05 for the 5% quantile."
-        )
-    return t
 
 
 class IQF(Distribution):
@@ -105,7 +93,7 @@ class IQF(Distribution):
 
         Returns shape: (*batch_shape, L).
         """
-        lv = check_levels(levels).to(self.knot_values)
+        lv = torch.as_tensor(check_levels(levels)).to(self.knot_values)
         # (L,) -> (L, 1, ..., 1), evaluated as (L, *batch_shape) -> (*batch_shape, L)
         lv = lv.reshape(-1, *([1] * len(self.batch_shape)))
         out = self.icdf(lv).expand(-1, *self.batch_shape)

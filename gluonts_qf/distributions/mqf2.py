@@ -18,8 +18,9 @@ from gluonts.torch.distributions import DistributionOutput
 from torch import Tensor, nn
 from torch.distributions import Distribution, constraints
 
+from ..checks import check_levels
 from ..nn.picnn import PICNN
-from .iqf import Levels, check_levels
+from .iqf import Levels
 
 
 def check_beta(beta: float) -> float:
@@ -165,7 +166,7 @@ class MQF2(Distribution):
 
         Returns shape: (*batch_shape, L, D).
         """
-        lv = check_levels(levels).to(self.context)
+        lv = torch.as_tensor(check_levels(levels)).to(self.context)
         samples = self.rsample(torch.Size([num_samples]))  # (n, *batch, D)
         q = torch.quantile(samples, lv, dim=0)  # (L, *batch, D)
         return q.movedim(0, -2)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from gluonts.model.forecast import Forecast, SampleForecast
 
+from ..checks import check_levels
 from ..distributions.iqf import IQF
 
 DEFAULT_QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -33,19 +34,6 @@ REPORTED = (
     "ES",
     "VS",
 )
-
-
-def check_levels(levels: Iterable[float], name: str = "levels") -> np.ndarray:
-    """Return ``levels`` as a sorted 1-D float array, or raise a clear ``ValueError``."""
-    arr = np.asarray([float(x) for x in levels], dtype=float)
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty; pass at least one level in (0, 1).")
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0) or np.any(arr >= 1):
-        raise ValueError(
-            f"{name} must lie strictly between 0 and 1, got {arr.tolist()}; "
-            "use e.g. 0.05 for the 5% quantile."
-        )
-    return np.sort(arr)
 
 
 def forecast_quantiles(forecast: Forecast, levels: Sequence[float]) -> np.ndarray:
@@ -88,7 +76,7 @@ def crossing_rate(
     float
         Crossing pairs over all pairs, in [0, 1]; ``nan`` without forecasts.
     """
-    lv = check_levels(levels)
+    lv = np.sort(check_levels(levels))
     crossed, total = 0, 0
     for forecast in forecasts:
         q = forecast_quantiles(forecast, lv)  # (L, T)
@@ -405,7 +393,7 @@ def backtest(
     from gluonts.evaluation import Evaluator, make_evaluation_predictions
     from tqdm.auto import tqdm
 
-    levels = check_levels(quantiles, "quantiles")
+    levels = np.sort(check_levels(quantiles, "quantiles"))
     test_dataset = list(test_dataset)
     forecast_it, ts_it = make_evaluation_predictions(
         test_dataset, predictor, num_samples=num_samples
