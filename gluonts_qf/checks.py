@@ -28,9 +28,8 @@ def check_int(name: str, value: Any, low: int = 1, hint: str = "") -> int:
         and value >= low
     )
     if not ok:
-        raise ValueError(
-            f"{name} must be an integer >= {low}, got {value!r}{_hint(hint)}"
-        )
+        what = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise ValueError(f"{name} must be {what}, got {value!r}{_hint(hint)}")
     return int(value)
 
 
@@ -51,7 +50,7 @@ def check_positive(name: str, value: Any, hint: str = "") -> float:
     )
     if not ok:
         raise ValueError(
-            f"{name} must be a finite number > 0, got {value!r}{_hint(hint)}"
+            f"{name} must be a positive number, got {value!r}{_hint(hint)}"
         )
     return float(value)
 
@@ -71,19 +70,19 @@ def check_interval(
         and math.isfinite(value)
     )
     if not (number and (low <= value if closed_low else low < value) and value < high):
-        bracket = "[" if closed_low else "("
-        raise ValueError(
-            f"{name} must lie in {bracket}{low}, {high}), got {value!r}{_hint(hint)}"
+        where = (
+            f"be in [{low:g}, {high:g})"
+            if closed_low
+            else f"lie strictly between {low:g} and {high:g}"
         )
+        raise ValueError(f"{name} must {where}, got {value!r}{_hint(hint)}")
     return float(value)
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     """``value`` if it is one of ``choices``."""
     if value not in choices:
-        raise ValueError(
-            f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}."
-        )
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}.")
     return value
 
 

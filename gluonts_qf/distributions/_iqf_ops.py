@@ -313,8 +313,13 @@ def _log_density_points(s: Spline, y: torch.Tensor) -> torch.Tensor:
 
 
 def _left_tail_integral(s: Spline) -> torch.Tensor:
-    """``int_0^{u_0} q(u) du``."""
+    """``int_0^{a_1} q(u) du``, shape: (*batch,)."""
     return s.u_left * (s.q_left - 1.0 / s.beta_l)
+
+
+def _right_tail_integral(s: Spline) -> torch.Tensor:
+    """``int_{a_K}^1 q(u) du``, shape: (*batch,)."""
+    return (1.0 - s.u_right) * (s.q_right + 1.0 / s.beta_r)
 
 
 def moments(s: Spline):
@@ -325,7 +330,9 @@ def moments(s: Spline):
     a, c = s.u_left, 1.0 - s.u_right
     ql, qr, bl, br = s.q_left, s.q_right, s.beta_l, s.beta_r
     u, du, q, dq = s.u, s.du, s.q, s.dq
-    m0 = _left_tail_integral(s) + (du * (q + 0.5 * dq)).sum(-1) + c * (qr + 1.0 / br)
+    m0 = (
+        _left_tail_integral(s) + (du * (q + 0.5 * dq)).sum(-1) + _right_tail_integral(s)
+    )
     m1 = (
         0.5 * a**2 * ql
         - 0.25 * a**2 / bl
@@ -353,10 +360,8 @@ def crps(s: Spline, y: torch.Tensor) -> torch.Tensor:
     return _on_points(_crps_points, s.shifted(ref), y - ref)
 
 
-def _one_minus_u_integral(
-    s: Spline, area: torch.Tensor, g_end: torch.Tensor
-) -> torch.Tensor:
-    """``int_0^1 (1 - u) q(u) du`` from the piece areas and their running sum.
+def _one_minus_u_integral(s: Spline, g_end: torch.Tensor) -> torch.Tensor:
+    """``int_0^1 (1 - u) q(u) du`` from the running sum of the piece areas.
 
     By parts, on ``[a_1, a_K]`` the integral is ``(1 - a_K) A + int G~`` where
     ``G~(u) = int_{a_1}^u q`` and ``A = G~(a_K)``; on piece ``j`` (with ``E_j``
@@ -380,8 +385,8 @@ def _crps_points(s: Spline, y: torch.Tensor) -> torch.Tensor:
     # running sum of the piece areas: int_{a_1}^{u_j + du_j} q, (*batch, M)
     area = s.du * (s.q + 0.5 * s.dq)
     g_end = torch.cumsum(area, -1)
-    g_a1 = e.u_left * (e.q_left - 1.0 / e.beta_l)  # int_0^{a_1} q
-    g_one = g_a1 + g_end[..., -1:] + (1.0 - e.u_right) * (e.q_right + 1.0 / e.beta_r)
+    g_a1 = _left_tail_integral(s).unsqueeze(-1)  # int_0^{a_1} q, (*batch, 1)
+    g_one = g_a1 + g_end[..., -1:] + _right_tail_integral(s).unsqueeze(-1)
     v_mid = u + du * frac
     # G(v): G at the piece's right end minus the part of the piece above v
     rest = du * (1.0 - frac) * (q + 0.5 * dq * (1.0 + frac))
@@ -393,5 +398,5 @@ def _crps_points(s: Spline, y: torch.Tensor) -> torch.Tensor:
     is_left, is_right = y < e.q_left, y > e.q_right
     v = torch.where(is_left, left, torch.where(is_right, 1.0 - right, v_mid))
     g = torch.where(is_left, g_left, torch.where(is_right, g_right, g_mid))
-    weighted = _one_minus_u_integral(s, area, g_end).unsqueeze(-1)
+    weighted = _one_minus_u_integral(s, g_end).unsqueeze(-1)
     return y * (2.0 * v - 1.0) + 2.0 * weighted - 2.0 * g

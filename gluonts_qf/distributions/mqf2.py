@@ -3,12 +3,11 @@
 Kan, Aubet, Januschowski, Park, Benidis, Ruthotto, Gasthaus (AISTATS 2022),
 "Multivariate Quantile Function Forecaster": the quantile map is the gradient
 of a convex potential (a PICNN, :mod:`gluonts_qf.nn.picnn`) applied to a
-standard normal; training minimises the energy score. See ``DESIGN.md``
-section 2.
+standard normal; training minimises the energy score.
 """
 
 import math
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 from gluonts.core.component import validated
@@ -18,19 +17,20 @@ from gluonts.torch.distributions import DistributionOutput
 from torch import Tensor, nn
 from torch.distributions import Distribution, constraints
 
-from ..checks import check_levels
+from ..checks import check_int, check_interval, check_levels, check_positive
 from ..nn.picnn import PICNN
 from .iqf import Levels
 
 
 def check_beta(beta: float) -> float:
     """Return the energy-score exponent, or raise: it must lie in (0, 2)."""
-    if not (isinstance(beta, (int, float)) and 0.0 < beta < 2.0):
-        raise ValueError(
-            f"beta must lie strictly between 0 and 2 (the energy score is strictly "
-            f"proper only there), got {beta!r}; the usual choice is 1.0."
-        )
-    return float(beta)
+    return check_interval(
+        "beta",
+        beta,
+        0.0,
+        2.0,
+        hint="the energy score is strictly proper only there; the usual choice is 1.0.",
+    )
 
 
 def _safe_pow(sq: Tensor, half_beta: float) -> Tensor:
@@ -191,10 +191,7 @@ class MQF2(Distribution):
         Shapes: y (*yb, D) with ``yb`` broadcastable to batch_shape -> broadcast of both.
         """
         beta = check_beta(beta)
-        if int(num_samples) != num_samples or num_samples < 2:
-            raise ValueError(
-                f"num_samples must be an integer >= 2, got {num_samples!r}."
-            )
+        num_samples = check_int("num_samples", num_samples, low=2)
         y = self._as_value(y, "y")
         if observed is None:
             if torch.isnan(y).any():
@@ -208,7 +205,7 @@ class MQF2(Distribution):
             y = torch.where(
                 observed, y, torch.zeros((), dtype=y.dtype, device=y.device)
             )
-        samples = self.rsample(torch.Size([int(num_samples)]))  # (n, *batch, D)
+        samples = self.rsample(torch.Size([num_samples]))  # (n, *batch, D)
         extra = max(y.dim() - 1 - len(self.batch_shape), 0)
         samples = samples.reshape(samples.shape[:1] + (1,) * extra + samples.shape[1:])
         return energy_score_from_samples(samples, y, beta, observed)
@@ -236,37 +233,34 @@ class MQF2(Distribution):
 
 
 class MQF2ArgsProj(nn.Module):
-    """Features -> ``(context, picnn)``, the ``distr_args`` of :class:`MQF2Output`.
+    """The MQF2 head of a model: features -> ``(context,)``, and the PICNN.
 
-    Holds the PICNN, so a model that registers this module trains (and saves)
-    the potential with it. The context is a linear projection, softly clipped
-    to ``[-threshold, threshold]``. Shapes: (*batch, in_features) -> (*batch, C).
+    ``forward`` returns the ``distr_args`` of :class:`MQF2Output`: the context
+    ``h``, a linear projection of the features passed through the output's
+    ``domain_map`` (a soft clip). The potential ``picnn`` is a submodule, so a
+    model that registers this head trains (and saves) it too; pass it to
+    :meth:`MQF2Output.distribution` and :meth:`MQF2Output.loss`.
+    Shapes: (*batch, in_features) -> ((*batch, C),).
     """
 
-    def __init__(self, in_features: int, picnn: PICNN, threshold: float) -> None:
+    def __init__(self, in_features: int, picnn: PICNN, domain_map: Callable) -> None:
         super().__init__()
         self.proj = nn.Linear(in_features, picnn.context_dim)
         self.picnn = picnn
-        self.threshold = float(threshold)
+        self.domain_map = domain_map
 
-    def forward(self, features: Tensor) -> Tuple[Tensor, PICNN]:
-        h = self.proj(features)
-        return self.threshold * torch.tanh(h / self.threshold), self.picnn
-
-
-def _check_int(name: str, value, low: int, hint: str) -> int:
-    if isinstance(value, bool) or int(value) != value or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}; {hint}")
-    return int(value)
+    def forward(self, features: Tensor) -> Tuple[Tensor]:
+        return self.domain_map(self.proj(features))
 
 
 class MQF2Output(DistributionOutput):
     r"""GluonTS ``DistributionOutput`` for MQF2, trained by the energy score.
 
-    Kan et al. (2022): ``get_args_proj(in_features)`` returns a module holding
-    the projection to the context AND the PICNN, whose output ``(context,
-    picnn)`` are the ``distr_args``; ``distribution(distr_args, loc, scale)``
-    builds an :class:`MQF2` and ``loss`` is its energy score, shape: (batch,).
+    Kan et al. (2022): ``get_args_proj(in_features)`` returns the model's head,
+    an :class:`MQF2ArgsProj` that holds the projection to the context and the
+    PICNN potential; its output ``(context,)`` are the ``distr_args``.
+    ``distribution(distr_args, loc, scale, picnn=head.picnn)`` builds an
+    :class:`MQF2` and ``loss`` is its energy score, shape: (batch,).
 
     Parameters
     ----------
@@ -307,26 +301,23 @@ class MQF2Output(DistributionOutput):
         rank: pydantic.StrictInt = 4,
     ) -> None:
         super().__init__()
-        self.dim = _check_int("dim", dim, 1, "it is the joint dimension D of a target.")
-        self.hidden_size = _check_int("hidden_size", hidden_size, 1, "e.g. 32.")
-        self.num_layers = _check_int("num_layers", num_layers, 1, "e.g. 2.")
+        self.dim = check_int(
+            "dim", dim, hint="it is the joint dimension D of a target."
+        )
+        self.hidden_size = check_int("hidden_size", hidden_size, hint="e.g. 32.")
+        self.num_layers = check_int("num_layers", num_layers, hint="e.g. 2.")
         self.context_dim = (
             self.hidden_size
             if context_dim is None
-            else _check_int("context_dim", context_dim, 1, "or None for hidden_size.")
+            else check_int("context_dim", context_dim, hint="or None for hidden_size.")
         )
-        self.es_num_samples = _check_int(
-            "es_num_samples", es_num_samples, 2, "e.g. 50."
+        self.es_num_samples = check_int(
+            "es_num_samples", es_num_samples, low=2, hint="e.g. 50."
         )
         self.beta = check_beta(beta)
-        if not (eps > 0 and math.isfinite(eps)):
-            raise ValueError(
-                f"eps must be a finite number > 0, got {eps!r}; e.g. 1e-3."
-            )
-        if not threshold_input > 0:
-            raise ValueError(f"threshold_input must be > 0, got {threshold_input!r}.")
-        self.eps, self.threshold_input = float(eps), float(threshold_input)
-        self.rank = _check_int("rank", rank, 0, "e.g. 4, or 0 for none.")
+        self.eps = check_positive("eps", eps, hint="e.g. 1e-3.")
+        self.threshold_input = check_positive("threshold_input", threshold_input)
+        self.rank = check_int("rank", rank, low=0, hint="e.g. 4, or 0 for none.")
         self.args_dim = {"context": self.context_dim}
 
     def get_args_proj(self, in_features: int) -> MQF2ArgsProj:
@@ -339,7 +330,7 @@ class MQF2Output(DistributionOutput):
             self.eps,
             self.rank,
         )
-        return MQF2ArgsProj(in_features, picnn, self.threshold_input)
+        return MQF2ArgsProj(in_features, picnn, self.domain_map)
 
     def domain_map(self, context: Tensor) -> Tuple[Tensor]:  # type: ignore[override]
         """Soft clip of raw context features, shape: (*batch, C) -> (*batch, C)."""
@@ -348,33 +339,30 @@ class MQF2Output(DistributionOutput):
 
     def distribution(
         self,
-        distr_args,
+        distr_args: Tuple[Tensor],
         loc: Optional[Tensor] = None,
         scale: Optional[Tensor] = None,
+        picnn: Optional[PICNN] = None,
     ) -> MQF2:
-        if len(distr_args) != 2 or not isinstance(distr_args[1], nn.Module):
+        """The :class:`MQF2` of ``distr_args == (context,)`` and the head's ``picnn``."""
+        if picnn is None or len(distr_args) != 1:
             raise ValueError(
-                "MQF2Output expects distr_args == (context, picnn), the output of the "
-                "module returned by get_args_proj."
+                "MQF2Output expects distr_args == (context,), the output of the head "
+                "that get_args_proj returned, and picnn=head.picnn."
             )
-        context, picnn = distr_args
-        return MQF2(picnn, context, loc=loc, scale=scale)
+        return MQF2(picnn, distr_args[0], loc=loc, scale=scale)
 
     def loss(
         self,
         target: Tensor,
-        distr_args,
+        distr_args: Tuple[Tensor],
         loc: Optional[Tensor] = None,
         scale: Optional[Tensor] = None,
         observed: Optional[Tensor] = None,
+        picnn: Optional[PICNN] = None,
     ) -> Tensor:
         """Energy score of ``target`` (*batch, D), masked by ``observed``; shape: (*batch,)."""
-        if target.shape[-1:] != (self.dim,):
-            raise ValueError(
-                f"target has last dimension {tuple(target.shape)[-1:]} but "
-                f"MQF2Output(dim={self.dim}); D is prediction_length (times target_dim)."
-            )
-        distr = self.distribution(distr_args, loc=loc, scale=scale)
+        distr = self.distribution(distr_args, loc=loc, scale=scale, picnn=picnn)
         return distr.energy_score(target, self.beta, self.es_num_samples, observed)
 
     @property

@@ -94,20 +94,6 @@ class PICNN(nn.Module):
         rank: int = 0,
     ) -> None:
         super().__init__()
-        for name, v in [("dim", dim), ("context_dim", context_dim)]:
-            if isinstance(v, bool) or int(v) != v or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}.")
-        for name, v in [("hidden_size", hidden_size), ("num_layers", num_layers)]:
-            if isinstance(v, bool) or int(v) != v or v < 1:
-                raise ValueError(
-                    f"{name} must be an integer >= 1, got {v!r}; e.g. 32, 2."
-                )
-        if not (eps > 0 and math.isfinite(eps)):
-            raise ValueError(
-                f"eps must be a finite number > 0, got {eps!r}; e.g. 1e-3."
-            )
-        if isinstance(rank, bool) or int(rank) != rank or rank < 0:
-            raise ValueError(f"rank must be an integer >= 0, got {rank!r}; e.g. 4.")
         D, C, H, L = int(dim), int(context_dim), int(hidden_size), int(num_layers)
         self.dim, self.context_dim, self.hidden_size, self.num_layers = D, C, H, L
         self.rank = int(rank)

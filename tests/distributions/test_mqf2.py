@@ -347,10 +347,12 @@ def test_bad_inputs_raise_value_error():
         dict(dim=3, beta=0.0),
         dict(dim=3, beta=2.0),
         dict(dim=3, eps=0.0),
+        dict(dim=3, eps=float("nan")),
         dict(dim=3, threshold_input=0.0),
         dict(dim=2.5),
         dict(dim=3, rank=-1),
         dict(dim=3, rank=1.5),
+        dict(dim=3, rank=True),
     ],
 )
 def test_output_rejects_bad_hyperparameters(kwargs):
@@ -377,35 +379,46 @@ def test_output_head_owns_the_picnn_and_trains_it():
     head = out.get_args_proj(in_features=6)
     names = dict(head.named_parameters())
     assert any(n.startswith("picnn.") for n in names) and "proj.weight" in names
-    context, picnn = distr_args = head(torch.randn(7, 6))
-    assert context.shape == (7, 5) and picnn is head.picnn
-    loss = out.loss(torch.randn(7, 4), distr_args)  # loc, scale default None
+    (context,) = distr_args = head(torch.randn(7, 6))  # a tuple of tensors
+    assert context.shape == (7, 5)
+    # the context is softly clipped by the output's domain_map
+    big = head(torch.full((2, 6), 1e6))[0]
+    assert big.abs().max() <= out.threshold_input
+    picnn = head.picnn
+    loss = out.loss(torch.randn(7, 4), distr_args, picnn=picnn)  # loc, scale None
     assert loss.shape == (7,)
     loss.mean().backward()
     assert all(
         p.grad is not None and torch.isfinite(p.grad).all() for p in head.parameters()
     )
     scaled = out.loss(
-        torch.randn(7, 4), distr_args, loc=torch.zeros(7, 1), scale=torch.ones(7, 1)
+        torch.randn(7, 4),
+        distr_args,
+        loc=torch.zeros(7, 1),
+        scale=torch.ones(7, 1),
+        picnn=picnn,
     )
     assert scaled.shape == (7,)
-    distr = out.distribution(distr_args, scale=2 * torch.ones(7, 1))
+    distr = out.distribution(distr_args, scale=2 * torch.ones(7, 1), picnn=picnn)
     assert isinstance(distr, MQF2) and distr.batch_shape == (7,)
 
 
 def test_output_loss_checks_targets():
     out = MQF2Output(dim=4, hidden_size=8)
-    args = out.get_args_proj(3)(torch.randn(2, 3))
-    with pytest.raises(ValueError, match="dim=4"):
-        out.loss(torch.randn(2, 5), args)
+    head = out.get_args_proj(3)
+    args, picnn = head(torch.randn(2, 3)), head.picnn
+    with pytest.raises(ValueError, match="D=4"):
+        out.loss(torch.randn(2, 5), args, picnn=picnn)
     y = torch.randn(2, 4)
     y[0, 1] = torch.nan
     with pytest.raises(ValueError, match="NaN"):
-        out.loss(y, args)
+        out.loss(y, args, picnn=picnn)
     obs = ~torch.isnan(y)
-    assert torch.isfinite(out.loss(y, args, observed=obs)).all()
-    with pytest.raises(ValueError, match="distr_args"):
-        out.distribution((args[0],))
+    assert torch.isfinite(out.loss(y, args, observed=obs, picnn=picnn)).all()
+    with pytest.raises(ValueError, match="picnn=head.picnn"):
+        out.distribution(args)
+    with pytest.raises(ValueError, match=r"distr_args == \(context,\)"):
+        out.distribution((args[0], picnn), picnn=picnn)
 
 
 def test_learns_a_correlated_gaussian():
@@ -427,13 +440,14 @@ def test_learns_a_correlated_gaussian():
     features = torch.ones(64, 1)
     for _ in range(steps):
         y = torch.randn(64, dim) @ chol.T
-        loss = out.loss(y, head(features)).mean()
+        loss = out.loss(y, head(features), picnn=head.picnn).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
     with torch.no_grad():
-        s = out.distribution(head(torch.ones(1, 1))).sample((4000,))[:, 0]
+        distr = out.distribution(head(torch.ones(1, 1)), picnn=head.picnn)
+        s = distr.sample((4000,))[:, 0]
     corr = torch.corrcoef(s.T)
     off = corr[~torch.eye(dim, dtype=torch.bool)]
     assert (off - 0.8).abs().max() < 0.1, corr

@@ -17,7 +17,7 @@ from gluonts.dataset.common import ListDataset
 from gluonts.evaluation import Evaluator
 
 from gluonts_qf import IQF, IQFEstimator
-from gluonts_qf.model.encoder import SCALINGS
+from gluonts_qf.model.forking import SCALINGS
 from gluonts_qf.model.iqf import IQFModel
 
 NUM_SERIES = 12

@@ -12,7 +12,7 @@ from common import StepLosses, check_estimator, seed_all, trainer_kwargs
 from gluonts.dataset.common import ListDataset
 from gluonts.model.forecast import SampleForecast
 
-from gluonts_qf import IQFEstimator, MQF2Estimator, MQF2Output
+from gluonts_qf import IQFEstimator, MQF2Estimator
 from gluonts_qf.model.mqf2 import MQF2Model
 
 NUM_SERIES = 8
@@ -266,7 +266,7 @@ def test_loss_masks_unobserved_targets():
         ({"beta": 0.0}, "beta must lie strictly between 0 and 2"),
         ({"beta": 2.0}, "beta must lie strictly between 0 and 2"),
         ({"es_num_samples": 1}, "es_num_samples must be an integer >= 2"),
-        ({"picnn_hidden_size": 0}, "hidden_size must be an integer >= 1"),
+        ({"picnn_hidden_size": 0}, "hidden_size must be a positive integer"),
         ({"picnn_rank": -1}, "rank must be an integer >= 0"),
         ({"num_parallel_samples": 0}, "num_parallel_samples must be a positive"),
         ({"prediction_length": 0}, "prediction_length must be a positive"),
@@ -277,13 +277,6 @@ def test_loss_masks_unobserved_targets():
 def test_bad_hyperparameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MQF2Estimator(**{"freq": "h", "prediction_length": 6, **kwargs})
-
-
-def test_joint_dimension_must_match_the_horizon():
-    est = MQF2Estimator(freq="h", prediction_length=6, hidden_size=8)
-    kwargs = dict(est.encoder_kwargs(), distr_output=MQF2Output(dim=5))
-    with pytest.raises(ValueError, match=r"MQF2Output\(dim=5\).*prediction_length=6"):
-        MQF2Model(**kwargs)
 
 
 # -- joint over series and horizon (multivariate target) ------------------------

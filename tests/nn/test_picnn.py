@@ -183,26 +183,6 @@ def test_starts_near_identity_map(rank):
     assert torch.corrcoef(torch.stack([q[:, 0], x[:, 0]]))[0, 1] > 0.95
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        dict(dim=0, context_dim=2),
-        dict(dim=2, context_dim=0),
-        dict(dim=2, context_dim=2, hidden_size=0),
-        dict(dim=2, context_dim=2, num_layers=0),
-        dict(dim=2.5, context_dim=2),
-        dict(dim=2, context_dim=2, eps=0.0),
-        dict(dim=2, context_dim=2, eps=float("nan")),
-        dict(dim=2, context_dim=2, rank=-1),
-        dict(dim=2, context_dim=2, rank=1.5),
-        dict(dim=2, context_dim=2, rank=True),
-    ],
-)
-def test_bad_hyperparameters(kwargs):
-    with pytest.raises(ValueError):
-        PICNN(**kwargs)
-
-
 def test_low_rank_term_alone_is_an_exact_correlated_gaussian():
     """Only ``0.5 x^T A x`` with ``A = eps I + U U^T`` (U from the context):
     the map is ``x -> A x``, so ``y = A x ~ N(0, A^2)``; Hessian A, inverse A^-1 y."""

@@ -1,27 +1,18 @@
 """``IQFEstimator``: GluonTS estimator for the forking-sequence IQF forecaster."""
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Sequence
 
-from gluonts.core.component import validated
-from gluonts.model.forecast_generator import DistributionForecastGenerator
 from gluonts.pydantic import pydantic
-from gluonts.torch.model.predictor import PyTorchPredictor
-from gluonts.transform import InstanceSampler, Transformation
 
 from ...distributions.iqf import IQFOutput
-from .._base import (  # noqa: F401  (re-exported: the public names of this module)
-    ANCHORS,
-    PREDICTION_INPUT_NAMES,
-    TRAINING_INPUT_NAMES,
-    ForkingEstimator,
-    check_dataset,
-    default_lags,
-)
+from ..forking.estimator import ForkingEstimator
+from ..forking.signature import with_shared_arguments
 from .lightning_module import IQFLightningModule
 
 DEFAULT_KNOTS = (0.02, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.98)
 
 
+@with_shared_arguments
 class IQFEstimator(ForkingEstimator):
     """Direct multi-horizon forecaster whose output is a learned quantile function.
 
@@ -33,121 +24,20 @@ class IQFEstimator(ForkingEstimator):
 
     Parameters
     ----------
-    freq
-        Pandas frequency of the data, e.g. ``"H"``.
-    prediction_length
-        Forecast horizon ``T``.
-    context_length
-        Steps read before the first origin; default ``max(T, 2 * season)``.
     knot_levels, num_pieces, tol
         The IQF head (see :class:`~gluonts_qf.IQFOutput`).
-    num_origins
-        Forking origins per training window; default ``min(context_length, 8)``.
-    lags_seq
-        Lags of the target fed to the encoder; default ``s, 2s, 3s``.
-    season_length
-        Season of the anchor and default lags; default from ``freq``.
-    anchor
-        ``"seasonal"`` (default), ``"last"`` or ``"none"``: what the learned
-        quantile function is relative to.
-    scaling
-        ``"seasonal"`` (default: centre on the mean, scale by the mean absolute
-        seasonal difference, i.e. in units of seasonal naive's in-sample error)
-        or ``"mean"`` (mean absolute value, as GluonTS models do).
-    hidden_size, num_layers, decoder_hidden, embedding_dim, dropout
-        Network sizes.
-    cardinality
-        Categories of each ``feat_static_cat`` (e.g. ``[num_series]``); default: none used.
-    num_feat_static_real, num_feat_dynamic_real
-        How many static / dynamic real features the data carry.
-    lr, weight_decay, batch_size, num_batches_per_epoch
-        Optimisation settings.
-    trainer_kwargs
-        Passed to ``lightning.Trainer`` (e.g. ``max_epochs``, ``devices``, ``strategy``).
-    train_sampler, validation_sampler
-        Where training and validation windows end.
-    cache_data
-        Keep the transformed training series in memory (default); set ``False``
-        for datasets that do not fit in memory.
     """
 
-    @validated()
+    lightning_module_cls = IQFLightningModule
+
     def __init__(
         self,
-        freq: str,
-        prediction_length: pydantic.StrictInt,
-        context_length: Optional[pydantic.StrictInt] = None,
         knot_levels: Sequence[float] = DEFAULT_KNOTS,
         num_pieces: pydantic.StrictInt = 1,
         tol: float = 1e-4,
-        num_origins: Optional[pydantic.StrictInt] = None,
-        lags_seq: Optional[List[int]] = None,
-        season_length: Optional[pydantic.StrictInt] = None,
-        anchor: str = "seasonal",
-        scaling: str = "seasonal",
-        hidden_size: pydantic.StrictInt = 64,
-        num_layers: pydantic.StrictInt = 1,
-        decoder_hidden: pydantic.StrictInt = 32,
-        embedding_dim: pydantic.StrictInt = 8,
-        dropout: float = 0.0,
-        cardinality: Optional[List[int]] = None,
-        num_feat_static_real: pydantic.StrictInt = 0,
-        num_feat_dynamic_real: pydantic.StrictInt = 0,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-8,
-        batch_size: pydantic.StrictInt = 32,
-        num_batches_per_epoch: pydantic.StrictInt = 50,
-        trainer_kwargs: Optional[Dict[str, Any]] = None,
-        train_sampler: Optional[InstanceSampler] = None,
-        validation_sampler: Optional[InstanceSampler] = None,
-        cache_data: bool = True,
+        **kwargs,
     ) -> None:
-        super().__init__(
-            freq=freq,
-            prediction_length=prediction_length,
-            context_length=context_length,
-            num_origins=num_origins,
-            lags_seq=lags_seq,
-            season_length=season_length,
-            anchor=anchor,
-            scaling=scaling,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            decoder_hidden=decoder_hidden,
-            embedding_dim=embedding_dim,
-            dropout=dropout,
-            cardinality=cardinality,
-            num_feat_static_real=num_feat_static_real,
-            num_feat_dynamic_real=num_feat_dynamic_real,
-            lr=lr,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-            num_batches_per_epoch=num_batches_per_epoch,
-            trainer_kwargs=trainer_kwargs,
-            train_sampler=train_sampler,
-            validation_sampler=validation_sampler,
-            cache_data=cache_data,
-        )
+        super().__init__(**kwargs)
         self.distr_output = IQFOutput(
             knot_levels=knot_levels, num_pieces=num_pieces, tol=tol
-        )
-
-    # -- model ------------------------------------------------------------
-    def create_lightning_module(self) -> IQFLightningModule:
-        model_kwargs = dict(self.encoder_kwargs(), distr_output=self.distr_output)
-        return IQFLightningModule(
-            model_kwargs=model_kwargs, lr=self.lr, weight_decay=self.weight_decay
-        )
-
-    def create_predictor(
-        self, transformation: Transformation, module
-    ) -> PyTorchPredictor:
-        return PyTorchPredictor(
-            input_transform=transformation + self._splitter(module, "test"),
-            input_names=PREDICTION_INPUT_NAMES,
-            prediction_net=module,
-            forecast_generator=DistributionForecastGenerator(self.distr_output),
-            batch_size=self.batch_size,
-            prediction_length=self.prediction_length,
-            device="auto",
         )

@@ -5,22 +5,23 @@ from typing import Optional, Tuple
 import torch
 
 from ...distributions.iqf import IQFOutput
-from .._module import ForkingModel
+from ..forking.module import ForkingModel
 
 
 class IQFModel(ForkingModel):
     """Forking-sequence encoder + IQF head.
 
-    The quantile function of step ``k`` is learned relative to the seasonal-naive
-    anchor, in units of the series' mean absolute value, so an untrained model
-    already forecasts around seasonal naive.
+    The quantile function of step ``k`` is learned relative to the encoder's
+    anchor (seasonal naive by default), in the encoder's scaled units (see
+    :class:`~gluonts_qf.model.forking.ForkingEncoder`), so an untrained model
+    already forecasts around the anchor.
 
     Parameters
     ----------
     distr_output
         The quantile-function head.
     **encoder_kwargs
-        The encoder's arguments (see :class:`~gluonts_qf.model.encoder.ForkingEncoder`).
+        The encoder's arguments (see :class:`~gluonts_qf.model.forking.ForkingEncoder`).
     """
 
     def __init__(
@@ -32,55 +33,34 @@ class IQFModel(ForkingModel):
         self.distr_output.init_args_proj(self.args_proj)
 
     def forward(
-        self,
-        feat_static_cat: torch.Tensor,
-        feat_static_real: torch.Tensor,
-        past_time_feat: torch.Tensor,
-        past_target: torch.Tensor,
-        past_observed_values: torch.Tensor,
-        future_time_feat: torch.Tensor,
+        self, **inputs: torch.Tensor
     ) -> Tuple[Tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
         """IQF arguments for the next ``T`` steps of the last origin.
 
-        Returns ``(distr_args, loc, scale)``: args of batch shape (B, T),
-        loc (B, T), scale (B, 1), as GluonTS's distribution forecast generator expects.
+        ``inputs``: the tensors of :meth:`describe_inputs`, by name. Returns
+        ``(distr_args, loc, scale)``: args of batch shape (B, T), loc (B, T),
+        scale (B, 1), as GluonTS's distribution forecast generator expects.
         """
-        enc = self.encoder(
-            feat_static_cat,
-            feat_static_real,
-            past_time_feat,
-            past_target,
-            past_observed_values,
-            future_time_feat,
-            num_origins=1,
-        )
+        enc = self.encoder(**inputs, num_origins=1)
         args = self.args_proj(enc.horizon[:, 0])  # (B, 1, T, H) -> (B, T, ...)
         return args, enc.loc + enc.anchor[:, 0] * enc.scale, enc.scale
 
     def loss(
         self,
-        feat_static_cat: torch.Tensor,
-        feat_static_real: torch.Tensor,
-        past_time_feat: torch.Tensor,
-        past_target: torch.Tensor,
-        past_observed_values: torch.Tensor,
-        future_time_feat: torch.Tensor,
         future_target: torch.Tensor,
         future_observed_values: torch.Tensor,
+        **inputs: torch.Tensor,
     ) -> torch.Tensor:
-        """Mean CRPS in scaled units over all origins and steps; shape: (B,)."""
-        enc = self.encoder(
-            feat_static_cat,
-            feat_static_real,
-            past_time_feat,
-            past_target,
-            past_observed_values,
-            future_time_feat,
-        )
+        """Mean CRPS in scaled units over all origins and steps; shape: (B,).
+
+        ``future_target`` and ``future_observed_values``: (B, T); ``inputs``:
+        the tensors of :meth:`describe_inputs`, by name.
+        """
+        enc = self.encoder(**inputs)
         target, observed = self.forking_targets(
             enc,
-            past_target,
-            past_observed_values,
+            inputs["past_target"],
+            inputs["past_observed_values"],
             future_target,
             future_observed_values,
         )  # (B, F, T) each

@@ -1,31 +1,30 @@
 """``MQF2Estimator``: GluonTS estimator for the forking-sequence MQF2 forecaster."""
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
-from gluonts.core.component import validated
-from gluonts.model.forecast_generator import SampleForecastGenerator
 from gluonts.pydantic import pydantic
-from gluonts.torch.model.predictor import PyTorchPredictor
-from gluonts.transform import InstanceSampler, Transformation
 
+from ...checks import check_choice, check_int
 from ...distributions.mqf2 import MQF2Output
-from .._base import PREDICTION_INPUT_NAMES, ForkingEstimator, _positive
+from ..forking.estimator import ForkingEstimator
+from ..forking.signature import with_shared_arguments
 from .lightning_module import MQF2LightningModule
 
-DEFAULT_NUM_ORIGINS = 8
 JOINTS = ("horizon", "series")
 
 
+@with_shared_arguments
 class MQF2Estimator(ForkingEstimator):
     """Direct multi-horizon forecaster with a joint (over the horizon) quantile map.
 
     The forking-sequence encoder of :class:`~gluonts_qf.IQFEstimator` feeds an
     MQF2 head (Kan et al., 2022): per series, the ``T`` future values are
     ``loc + scale * grad phi(x; h)``, ``x ~ N(0, I_T)``, with ``phi`` a PICNN
-    convex in ``x``, relative to the seasonal-naive anchor. Trained with the
+    convex in ``x``, relative to the encoder's anchor. Trained with the
     energy score on every origin of each window; forecasts are
     ``SampleForecast``s whose samples (S, T) are joint draws, so dependence
-    between horizon steps is kept.
+    between horizon steps is kept. Each origin costs ``es_num_samples`` passes
+    through the PICNN.
 
     With ``joint="series"`` the target is multivariate, shape (target_dim, L)
     (e.g. a dataset grouped by GluonTS's ``MultivariateGrouper``): each series
@@ -36,15 +35,6 @@ class MQF2Estimator(ForkingEstimator):
 
     Parameters
     ----------
-    freq, prediction_length, context_length, lags_seq, season_length, anchor,
-    scaling, hidden_size, num_layers, decoder_hidden, embedding_dim, dropout,
-    cardinality, num_feat_static_real, num_feat_dynamic_real, lr, weight_decay,
-    batch_size, num_batches_per_epoch, trainer_kwargs, train_sampler,
-    validation_sampler
-        As in :class:`~gluonts_qf.IQFEstimator`.
-    num_origins
-        Forking origins per training window; default ``min(context_length, 8)``
-        (each origin costs ``es_num_samples`` passes through the PICNN).
     picnn_hidden_size, picnn_num_layers, picnn_context_dim, picnn_rank
         The PICNN potential (see :class:`~gluonts_qf.MQF2Output`; ``picnn_rank``
         is its ``rank``, the low-rank quadratic for dependence, 0 for none).
@@ -60,12 +50,10 @@ class MQF2Estimator(ForkingEstimator):
         steps).
     """
 
-    @validated()
+    lightning_module_cls = MQF2LightningModule
+
     def __init__(
         self,
-        freq: str,
-        prediction_length: pydantic.StrictInt,
-        context_length: Optional[pydantic.StrictInt] = None,
         picnn_hidden_size: pydantic.StrictInt = 32,
         picnn_num_layers: pydantic.StrictInt = 2,
         picnn_context_dim: Optional[pydantic.StrictInt] = None,
@@ -77,65 +65,24 @@ class MQF2Estimator(ForkingEstimator):
         num_parallel_samples: pydantic.StrictInt = 100,
         joint: str = "horizon",
         target_dim: Optional[pydantic.StrictInt] = None,
-        num_origins: Optional[pydantic.StrictInt] = None,
-        lags_seq: Optional[List[int]] = None,
-        season_length: Optional[pydantic.StrictInt] = None,
-        anchor: str = "seasonal",
-        scaling: str = "seasonal",
-        hidden_size: pydantic.StrictInt = 64,
-        num_layers: pydantic.StrictInt = 1,
-        decoder_hidden: pydantic.StrictInt = 32,
-        embedding_dim: pydantic.StrictInt = 8,
-        dropout: float = 0.0,
-        cardinality: Optional[List[int]] = None,
-        num_feat_static_real: pydantic.StrictInt = 0,
-        num_feat_dynamic_real: pydantic.StrictInt = 0,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-8,
-        batch_size: pydantic.StrictInt = 32,
-        num_batches_per_epoch: pydantic.StrictInt = 50,
-        trainer_kwargs: Optional[Dict[str, Any]] = None,
-        train_sampler: Optional[InstanceSampler] = None,
-        validation_sampler: Optional[InstanceSampler] = None,
+        **kwargs,
     ) -> None:
-        if joint not in JOINTS:
-            raise ValueError(f"joint must be one of {JOINTS}, got {joint!r}.")
+        check_choice("joint", joint, JOINTS)
         if (joint == "series") != (target_dim is not None):
             raise ValueError(
                 "joint='series' needs target_dim (the number of series of the "
                 "multivariate target) and joint='horizon' takes none, got "
                 f"joint={joint!r}, target_dim={target_dim!r}."
             )
-        super().__init__(
-            freq=freq,
-            prediction_length=prediction_length,
-            context_length=context_length,
-            num_origins=num_origins,
-            lags_seq=lags_seq,
-            season_length=season_length,
-            anchor=anchor,
-            scaling=scaling,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            decoder_hidden=decoder_hidden,
-            embedding_dim=embedding_dim,
-            dropout=dropout,
-            cardinality=cardinality,
-            num_feat_static_real=num_feat_static_real,
-            num_feat_dynamic_real=num_feat_dynamic_real,
-            lr=lr,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-            num_batches_per_epoch=num_batches_per_epoch,
-            trainer_kwargs=trainer_kwargs,
-            train_sampler=train_sampler,
-            validation_sampler=validation_sampler,
-            default_num_origins=DEFAULT_NUM_ORIGINS,
-            target_dim=target_dim,
+        super().__init__(**kwargs)
+        self.target_dim = (
+            None if target_dim is None else check_int("target_dim", target_dim)
         )
-        _positive("num_parallel_samples", num_parallel_samples)
+        self.num_parallel_samples = check_int(
+            "num_parallel_samples", num_parallel_samples
+        )
         self.distr_output = MQF2Output(
-            dim=prediction_length * (target_dim or 1),
+            dim=self.prediction_length * (target_dim or 1),
             hidden_size=picnn_hidden_size,
             num_layers=picnn_num_layers,
             context_dim=picnn_context_dim,
@@ -145,28 +92,10 @@ class MQF2Estimator(ForkingEstimator):
             threshold_input=threshold_input,
             rank=picnn_rank,
         )
-        self.num_parallel_samples = num_parallel_samples
 
-    def create_lightning_module(self) -> MQF2LightningModule:
-        model_kwargs = dict(
-            self.encoder_kwargs(),
-            distr_output=self.distr_output,
+    def model_kwargs(self) -> Dict[str, Any]:
+        return dict(
+            super().model_kwargs(),
             num_parallel_samples=self.num_parallel_samples,
             target_dim=self.target_dim,
-        )
-        return MQF2LightningModule(
-            model_kwargs=model_kwargs, lr=self.lr, weight_decay=self.weight_decay
-        )
-
-    def create_predictor(
-        self, transformation: Transformation, module
-    ) -> PyTorchPredictor:
-        return PyTorchPredictor(
-            input_transform=transformation + self._splitter(module, "test"),
-            input_names=PREDICTION_INPUT_NAMES,
-            prediction_net=module,
-            forecast_generator=SampleForecastGenerator(),
-            batch_size=self.batch_size,
-            prediction_length=self.prediction_length,
-            device="auto",
         )

@@ -1,13 +1,13 @@
 """Lightning wrapper that trains :class:`MQF2Model` with the energy score."""
 
-from .._lightning import ForkingLightningModule
+from ..forking.lightning_module import ForkingLightningModule
 from .module import MQF2Model
 
 
 class MQF2LightningModule(ForkingLightningModule):
     """Train an :class:`MQF2Model` by minimising its energy score (Kan et al., 2022).
 
-    See :class:`~gluonts_qf.model._lightning.ForkingLightningModule` for the arguments.
+    See :class:`~gluonts_qf.model.forking.ForkingLightningModule` for the arguments.
     """
 
     model_cls = MQF2Model

@@ -6,8 +6,8 @@ import torch
 from gluonts.model import Input, InputSpec
 
 from ...distributions.mqf2 import MQF2, MQF2Output
-from .._module import ForkingModel
-from ..encoder import Encoded
+from ..forking.encoder import Encoded
+from ..forking.module import ForkingModel
 
 
 class MQF2Model(ForkingModel):
@@ -17,8 +17,8 @@ class MQF2Model(ForkingModel):
     ``x ~ N(0, I_T)``, with a PICNN potential ``phi`` whose context ``h``
     comes from the encoder (the origin's state and its per-step features,
     flattened over the horizon). As in :class:`~gluonts_qf.model.iqf.IQFModel`,
-    values are in the encoder's scaled units relative to the seasonal-naive
-    anchor: ``y_k = loc + scale * (anchor_k + z_k)``. Trained with the energy
+    values are in the encoder's scaled units relative to its anchor:
+    ``y_k = loc + scale * (anchor_k + z_k)``. Trained with the energy
     score on every forking origin.
 
     Parameters
@@ -30,7 +30,7 @@ class MQF2Model(ForkingModel):
     target_dim
         Series of a multivariate target (``joint="series"``); ``None``: univariate.
     **encoder_kwargs
-        The encoder's arguments (see :class:`~gluonts_qf.model.encoder.ForkingEncoder`).
+        The encoder's arguments (see :class:`~gluonts_qf.model.forking.ForkingEncoder`).
     """
 
     def __init__(
@@ -40,8 +40,6 @@ class MQF2Model(ForkingModel):
         target_dim: Optional[int] = None,
         **encoder_kwargs,
     ) -> None:
-        if target_dim is not None and target_dim < 1:
-            raise ValueError(f"target_dim must be >= 1 or None, got {target_dim!r}.")
         # each series of a multivariate target gets its own embedding
         cardinality = list(encoder_kwargs.pop("cardinality")) + (
             [target_dim] if target_dim else []
@@ -53,19 +51,9 @@ class MQF2Model(ForkingModel):
         self.target_dim = target_dim
         self.num_series = target_dim or 1
         dim = prediction_length * self.num_series
+        # the estimator builds distr_output with this dim
         self.distr_output = distr_output or MQF2Output(dim=dim)
-        if self.distr_output.dim != dim:
-            raise ValueError(
-                f"MQF2Output(dim={self.distr_output.dim}) does not match "
-                f"prediction_length={prediction_length} x target_dim="
-                f"{self.num_series}; the joint dimension D of one forecast is its "
-                "horizon times its number of series."
-            )
-        if num_parallel_samples < 1:
-            raise ValueError(
-                f"num_parallel_samples must be >= 1, got {num_parallel_samples!r}."
-            )
-        self.num_parallel_samples = int(num_parallel_samples)
+        self.num_parallel_samples = num_parallel_samples
         self.args_proj = self.distr_output.get_args_proj(
             self.num_series * (hidden_size + prediction_length * decoder_hidden)
         )
@@ -81,45 +69,33 @@ class MQF2Model(ForkingModel):
         return InputSpec(inputs, torch.zeros)
 
     def _encode(
-        self,
-        feat_static_cat: torch.Tensor,
-        feat_static_real: torch.Tensor,
-        past_time_feat: torch.Tensor,
-        past_target: torch.Tensor,
-        past_observed_values: torch.Tensor,
-        future_time_feat: torch.Tensor,
-        num_origins: Optional[int] = None,
+        self, num_origins: Optional[int] = None, **inputs: torch.Tensor
     ) -> Tuple[Encoded, torch.Tensor, torch.Tensor]:
         """Encode each series; returns ``(enc, past_target, past_observed)``.
 
-        A multivariate target (B, L, M) is folded into the batch: every
-        output has batch B * M (series-major within each item), and the series
-        index is one more static category.
+        ``inputs``: the tensors of :meth:`describe_inputs`, by name. A
+        multivariate target (B, L, M) is folded into the batch: every output
+        has batch B * M (series-major within each item), and the series index
+        is one more static category.
         """
         if self.target_dim is None:
-            enc = self.encoder(
-                feat_static_cat,
-                feat_static_real,
-                past_time_feat,
-                past_target,
-                past_observed_values,
-                future_time_feat,
-                num_origins=num_origins,
-            )
-            return enc, past_target, past_observed_values
-        B, L, M = past_target.shape
+            enc = self.encoder(**inputs, num_origins=num_origins)
+            return enc, inputs["past_target"], inputs["past_observed_values"]
+        B, L, M = inputs["past_target"].shape
         # (B, L, M) -> (B, M, L) -> (B * M, L)
-        target = past_target.transpose(1, 2).reshape(B * M, L)
-        observed = past_observed_values.transpose(1, 2).reshape(B * M, L)
-        series = torch.arange(M, device=past_target.device).repeat(B).unsqueeze(-1)
-        cat = torch.cat([feat_static_cat.repeat_interleave(M, 0), series], -1)
+        target, observed = (
+            inputs[name].transpose(1, 2).reshape(B * M, L)
+            for name in ("past_target", "past_observed_values")
+        )
+        series = torch.arange(M, device=target.device).repeat(B).unsqueeze(-1)
+        cat = inputs["feat_static_cat"].repeat_interleave(M, 0)
         enc = self.encoder(
-            cat,
-            feat_static_real.repeat_interleave(M, 0),
-            past_time_feat.repeat_interleave(M, 0),
-            target,
-            observed,
-            future_time_feat.repeat_interleave(M, 0),
+            feat_static_cat=torch.cat([cat, series], -1),
+            feat_static_real=inputs["feat_static_real"].repeat_interleave(M, 0),
+            past_time_feat=inputs["past_time_feat"].repeat_interleave(M, 0),
+            past_target=target,
+            past_observed_values=observed,
+            future_time_feat=inputs["future_time_feat"].repeat_interleave(M, 0),
             num_origins=num_origins,
         )
         return enc, target, observed
@@ -133,8 +109,8 @@ class MQF2Model(ForkingModel):
         # (B, M, F, T) -> (B, F, T, M) -> (B, F, T * M): step-major, series-minor
         return x.reshape(BM // M, M, F, T).permute(0, 2, 3, 1).reshape(-1, F, T * M)
 
-    def _args(self, enc: Encoded):
-        """``(context, picnn)`` per origin: context shape (B, F, C)."""
+    def _args(self, enc: Encoded) -> Tuple[torch.Tensor]:
+        """``(context,)`` per origin: context shape (B, F, C)."""
         BM, F, T, Hd = enc.horizon.shape
         M = self.num_series
         # (BM, F, H) + (BM, F, T, Hd) -> (BM, F, X = H + T * Hd)
@@ -144,33 +120,19 @@ class MQF2Model(ForkingModel):
         return self.args_proj(features.reshape(BM // M, F, -1))
 
     def forward(
-        self,
-        feat_static_cat: torch.Tensor,
-        feat_static_real: torch.Tensor,
-        past_time_feat: torch.Tensor,
-        past_target: torch.Tensor,
-        past_observed_values: torch.Tensor,
-        future_time_feat: torch.Tensor,
-        num_samples: Optional[int] = None,
+        self, num_samples: Optional[int] = None, **inputs: torch.Tensor
     ) -> torch.Tensor:
         """Joint samples of the next ``T`` steps of the last origin.
 
         Shape: (B, S, T), or (B, S, T, M) for a multivariate target; ``S`` is
-        ``num_samples`` (default ``num_parallel_samples``).
+        ``num_samples`` (default ``num_parallel_samples``); ``inputs``: the
+        tensors of :meth:`describe_inputs`, by name.
         """
-        enc, _, _ = self._encode(
-            feat_static_cat,
-            feat_static_real,
-            past_time_feat,
-            past_target,
-            past_observed_values,
-            future_time_feat,
-            num_origins=1,
-        )
+        enc, _, _ = self._encode(num_origins=1, **inputs)
         loc = self._joint(enc.loc.unsqueeze(-1) + enc.scale.unsqueeze(-1) * enc.anchor)
         scale = self._joint(enc.scale.unsqueeze(-1).expand_as(enc.anchor))
         distr: MQF2 = self.distr_output.distribution(
-            self._args(enc), loc=loc, scale=scale
+            self._args(enc), loc=loc, scale=scale, picnn=self.args_proj.picnn
         )  # batch (B, 1), event (T * M,)
         S = num_samples or self.num_parallel_samples
         samples = distr.rsample(torch.Size([S]))[:, :, 0]  # (S, B, T * M)
@@ -181,28 +143,19 @@ class MQF2Model(ForkingModel):
 
     def loss(
         self,
-        feat_static_cat: torch.Tensor,
-        feat_static_real: torch.Tensor,
-        past_time_feat: torch.Tensor,
-        past_target: torch.Tensor,
-        past_observed_values: torch.Tensor,
-        future_time_feat: torch.Tensor,
         future_target: torch.Tensor,
         future_observed_values: torch.Tensor,
+        **inputs: torch.Tensor,
     ) -> torch.Tensor:
         """Mean energy score in scaled units over the origins; shape: (B,).
 
         Norms run over the observed values of each origin's joint vector;
         origins with nothing observed are left out of the mean.
+        ``future_target`` and ``future_observed_values``: (B, T), or (B, T, M)
+        for a multivariate target; ``inputs``: the tensors of
+        :meth:`describe_inputs`, by name.
         """
-        enc, target, observed = self._encode(
-            feat_static_cat,
-            feat_static_real,
-            past_time_feat,
-            past_target,
-            past_observed_values,
-            future_time_feat,
-        )
+        enc, target, observed = self._encode(**inputs)
         if self.target_dim is not None:  # (B, T, M) -> (B * M, T)
             T = future_target.shape[1]
             future_target = future_target.transpose(1, 2).reshape(-1, T)
@@ -216,7 +169,11 @@ class MQF2Model(ForkingModel):
         anchor = self._joint(enc.anchor)
         target = torch.where(observed, self._joint(target), anchor)
         es = self.distr_output.loss(
-            target, self._args(enc), loc=anchor, observed=observed
+            target,
+            self._args(enc),
+            loc=anchor,
+            observed=observed,
+            picnn=self.args_proj.picnn,
         )  # (B, F)
         counted = observed.any(-1).to(es.dtype)  # (B, F)
         return (es * counted).sum(-1) / counted.sum(-1).clamp(min=1.0)

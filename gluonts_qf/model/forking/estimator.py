@@ -1,12 +1,15 @@
-"""What every forking-sequence estimator shares: checks, data pipeline, loaders.
+"""What every forking-sequence estimator shares: arguments, checks, data, loaders.
 
-:class:`ForkingEstimator` validates the encoder's hyperparameters, builds the
-GluonTS transformation chain, the instance splitter and the data loaders, and
-checks datasets before training. A concrete estimator (IQF, MQF2) adds its
-head's hyperparameters, ``create_lightning_module`` and ``create_predictor``.
+:class:`ForkingEstimator` declares (once) the arguments all forking estimators
+share, validates them, builds the GluonTS transformation chain, the instance
+splitter and the data loaders, and checks datasets before training. A concrete
+estimator (IQF, MQF2), decorated with
+:func:`~gluonts_qf.model.forking.signature.with_shared_arguments`, adds only
+its head's arguments, ``create_lightning_module`` and ``create_predictor``.
 """
 
-from typing import Any, Dict, Iterable, List, Optional
+import inspect
+from typing import Any, Dict, Iterable, List, Optional, Type
 
 import numpy as np
 import pandas as pd
@@ -15,8 +18,11 @@ from gluonts.dataset.common import Dataset
 from gluonts.dataset.field_names import FieldName
 from gluonts.dataset.loader import as_stacked_batches
 from gluonts.itertools import Cyclic
+from gluonts.pydantic import pydantic
 from gluonts.time_feature import get_seasonality, time_features_from_frequency_str
+from gluonts.torch.distributions import DistributionOutput
 from gluonts.torch.model.estimator import PyTorchLightningEstimator, TrainOutput
+from gluonts.torch.model.predictor import PyTorchPredictor
 from gluonts.transform import (
     AddAgeFeature,
     AddObservedValuesIndicator,
@@ -35,7 +41,15 @@ from gluonts.transform import (
 )
 from gluonts.transform.feature import LastValueImputation, MissingValueImputation
 
-from .encoder import SCALINGS
+from ...checks import (
+    check_choice,
+    check_int,
+    check_interval,
+    check_optional_int,
+    check_positive,
+)
+from .encoder import ANCHORS, SCALINGS, ForkingEncoder
+from .lightning_module import ForkingLightningModule
 
 PREDICTION_INPUT_NAMES = [
     "feat_static_cat",
@@ -49,14 +63,19 @@ TRAINING_INPUT_NAMES = PREDICTION_INPUT_NAMES + [
     "future_target",
     "future_observed_values",
 ]
-ANCHORS = ("seasonal", "last", "none")
-
-
-def _positive(name: str, value, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if value is None or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}.")
+#: Forking origins per training window when ``num_origins`` is not given.
+DEFAULT_NUM_ORIGINS = 8
+_POSITIVE_INTS = (
+    "prediction_length",
+    "hidden_size",
+    "num_layers",
+    "decoder_hidden",
+    "embedding_dim",
+    "batch_size",
+    "num_batches_per_epoch",
+)
+#: Estimator arguments handed to :class:`ForkingEncoder` unchanged.
+_ENCODER_SETTINGS = set(inspect.signature(ForkingEncoder).parameters)
 
 
 def default_lags(season_length: int) -> List[int]:
@@ -107,117 +126,143 @@ def check_dataset(
         )
 
 
-class ForkingEstimator(PyTorchLightningEstimator):
-    """Base of the estimators built on :class:`~gluonts_qf.model.encoder.ForkingEncoder`.
+def _check_freq(freq: str) -> None:
+    try:
+        pd.tseries.frequencies.to_offset(freq)
+    except ValueError as err:
+        raise ValueError(
+            f"freq={freq!r} is not a pandas frequency (e.g. 'H', 'D', 'W')."
+        ) from err
 
-    Not ``@validated`` itself: subclasses are, and pass their arguments on.
-    ``target_dim=None`` means univariate targets (shape (L,)); an integer means
-    multivariate targets of shape (target_dim, L) (e.g. from GluonTS's
-    ``MultivariateGrouper``), which reach the network as (B, L, target_dim).
-    ``num_origins=None`` means ``min(context_length, default_num_origins)``
-    (8 when that is ``None``). See
-    :class:`~gluonts_qf.IQFEstimator` for the meaning of every argument.
+
+class ForkingEstimator(PyTorchLightningEstimator):
+    """Base of the estimators built on :class:`~gluonts_qf.model.forking.ForkingEncoder`.
+
+    Its ``__init__`` declares every argument the forking estimators share; a
+    subclass decorated with
+    :func:`~gluonts_qf.model.forking.signature.with_shared_arguments` exposes
+    them in its own ``@validated()`` signature and docstring. ``target_dim``
+    (``None``: univariate targets of shape (L,)) is set by subclasses that
+    take multivariate targets of shape (target_dim, L), which reach the
+    network as (B, L, target_dim).
+
+    Parameters
+    ----------
+    freq
+        Pandas frequency of the data, e.g. ``"H"``.
+    prediction_length
+        Forecast horizon ``T``.
+    context_length
+        Steps read before the first origin; default ``max(T, 2 * season)``.
+    num_origins
+        Forking origins per training window; default ``min(context_length, 8)``.
+    lags_seq
+        Lags of the target fed to the encoder; default ``s, 2s, 3s``.
+    season_length
+        Season of the anchor and default lags; default from ``freq``.
+    anchor
+        ``"seasonal"`` (default), ``"last"`` or ``"none"``: what the learned
+        forecast is relative to (seasonal naive, the last value, or zero).
+    scaling
+        ``"seasonal"`` (default: centre on the mean, scale by the mean absolute
+        seasonal difference, i.e. in units of seasonal naive's in-sample error)
+        or ``"mean"`` (mean absolute value, as GluonTS models do).
+    hidden_size, num_layers, decoder_hidden, embedding_dim, dropout
+        Network sizes: GRU width and depth, decoder MLP width, static
+        embedding size, GRU dropout in [0, 1).
+    cardinality
+        Categories of each ``feat_static_cat`` (e.g. ``[num_series]``); default: none used.
+    num_feat_static_real, num_feat_dynamic_real
+        How many static / dynamic real features the data carry.
+    lr, weight_decay, batch_size, num_batches_per_epoch
+        Optimisation settings (Adam).
+    trainer_kwargs
+        Passed to ``lightning.Trainer`` (e.g. ``max_epochs``, default 100;
+        ``accelerator``, ``devices``, ``strategy``).
+    train_sampler, validation_sampler
+        Where training and validation windows end.
+    cache_data
+        Keep the transformed training series in memory (default); set ``False``
+        for datasets that do not fit in memory.
     """
+
+    #: The Lightning module that trains the model; set by each subclass.
+    lightning_module_cls: Type[ForkingLightningModule]
+    #: Series of a multivariate target; ``None``: univariate.
+    target_dim: Optional[int] = None
+    #: The head, set by each subclass's ``__init__``.
+    distr_output: DistributionOutput
 
     def __init__(
         self,
         freq: str,
-        prediction_length: int,
-        context_length: Optional[int],
-        num_origins: Optional[int],
-        lags_seq: Optional[List[int]],
-        season_length: Optional[int],
-        anchor: str,
-        scaling: str,
-        hidden_size: int,
-        num_layers: int,
-        decoder_hidden: int,
-        embedding_dim: int,
-        dropout: float,
-        cardinality: Optional[List[int]],
-        num_feat_static_real: int,
-        num_feat_dynamic_real: int,
-        lr: float,
-        weight_decay: float,
-        batch_size: int,
-        num_batches_per_epoch: int,
-        trainer_kwargs: Optional[Dict[str, Any]],
-        train_sampler: Optional[InstanceSampler],
-        validation_sampler: Optional[InstanceSampler],
-        default_num_origins: Optional[int] = None,
+        prediction_length: pydantic.StrictInt,
+        context_length: Optional[pydantic.StrictInt] = None,
+        num_origins: Optional[pydantic.StrictInt] = None,
+        lags_seq: Optional[List[int]] = None,
+        season_length: Optional[pydantic.StrictInt] = None,
+        anchor: str = "seasonal",
+        scaling: str = "seasonal",
+        hidden_size: pydantic.StrictInt = 64,
+        num_layers: pydantic.StrictInt = 1,
+        decoder_hidden: pydantic.StrictInt = 32,
+        embedding_dim: pydantic.StrictInt = 8,
+        dropout: float = 0.0,
+        cardinality: Optional[List[int]] = None,
+        num_feat_static_real: pydantic.StrictInt = 0,
+        num_feat_dynamic_real: pydantic.StrictInt = 0,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-8,
+        batch_size: pydantic.StrictInt = 32,
+        num_batches_per_epoch: pydantic.StrictInt = 50,
+        trainer_kwargs: Optional[Dict[str, Any]] = None,
+        train_sampler: Optional[InstanceSampler] = None,
+        validation_sampler: Optional[InstanceSampler] = None,
         cache_data: bool = True,
-        target_dim: Optional[int] = None,
     ) -> None:
-        trainer_kwargs = {"max_epochs": 100, **(trainer_kwargs or {})}
-        self.cache_data = cache_data
-        super().__init__(trainer_kwargs=trainer_kwargs)
-        try:
-            pd.tseries.frequencies.to_offset(freq)
-        except ValueError as err:
-            raise ValueError(
-                f"freq={freq!r} is not a pandas frequency (e.g. 'H', 'D', 'W')."
-            ) from err
-        for name, value in (
-            ("prediction_length", prediction_length),
-            ("hidden_size", hidden_size),
-            ("num_layers", num_layers),
-            ("decoder_hidden", decoder_hidden),
-            ("embedding_dim", embedding_dim),
-            ("batch_size", batch_size),
-            ("num_batches_per_epoch", num_batches_per_epoch),
-            ("lr", lr),
-        ):
-            _positive(name, value)
-        for name, value in (
-            ("context_length", context_length),
-            ("num_origins", num_origins),
-            ("season_length", season_length),
-        ):
-            _positive(name, value, allow_none=True)
-        if scaling not in SCALINGS:
-            raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}.")
-        if anchor not in ANCHORS:
-            raise ValueError(f"anchor must be one of {ANCHORS}, got {anchor!r}.")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+        given = dict(locals())
+        super().__init__(trainer_kwargs={"max_epochs": 100, **(trainer_kwargs or {})})
+        _check_freq(freq)
+        for name in _POSITIVE_INTS:
+            check_int(name, given[name])
+        for name in ("context_length", "num_origins", "season_length"):
+            check_optional_int(name, given[name])
+        for name in ("num_feat_static_real", "num_feat_dynamic_real"):
+            check_int(name, given[name], low=0)
+        check_positive("lr", lr)
+        check_interval("weight_decay", weight_decay, 0.0, float("inf"), True)
+        check_interval("dropout", dropout, 0.0, 1.0, closed_low=True)
+        check_choice("scaling", scaling, SCALINGS)
+        check_choice("anchor", anchor, ANCHORS)
         if lags_seq is not None and any(lag < 1 for lag in lags_seq):
             raise ValueError(f"lags_seq must hold lags >= 1, got {lags_seq}.")
         if cardinality is not None and any(c < 1 for c in cardinality):
             raise ValueError(
                 f"cardinality must hold positive counts, got {cardinality}."
             )
-        _positive("target_dim", target_dim, allow_none=True)
-        self.target_dim = target_dim
-        self.freq = freq
-        self.prediction_length = prediction_length
+        self.freq, self.prediction_length = freq, prediction_length
+        self.cache_data = cache_data
         self.season_length = season_length or get_seasonality(freq)
         # two seasons (and at least the horizon) of context; few forking origins
         # per window keep a training step cheap (more origins: slower, small gain)
         self.context_length = context_length or max(
             prediction_length, 2 * self.season_length
         )
-        self.num_origins = num_origins or min(
-            self.context_length, default_num_origins or 8
-        )
+        self.num_origins = num_origins or min(self.context_length, DEFAULT_NUM_ORIGINS)
         self.lags_seq = (
             sorted(set(lags_seq))
             if lags_seq is not None
             else default_lags(self.season_length)
         )
-        self.anchor = anchor
         self.time_features = time_features_from_frequency_str(freq)
         self.cardinality = list(cardinality) if cardinality else [1]
         self.use_static_cat = bool(cardinality)
         self.num_feat_static_real = num_feat_static_real
         self.num_feat_dynamic_real = num_feat_dynamic_real
-        self.model_sizes = dict(
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            decoder_hidden=decoder_hidden,
-            embedding_dim=embedding_dim,
-            dropout=dropout,
-            scaling=scaling,
-        )
+        # encoder arguments taken as given (the derived ones: encoder_kwargs)
+        self.encoder_settings = {
+            k: v for k, v in given.items() if k in _ENCODER_SETTINGS
+        }
         self.lr, self.weight_decay = lr, weight_decay
         self.batch_size, self.num_batches_per_epoch = batch_size, num_batches_per_epoch
         self.train_sampler = train_sampler or ExpectedNumInstanceSampler(
@@ -228,18 +273,39 @@ class ForkingEstimator(PyTorchLightningEstimator):
         )
 
     def encoder_kwargs(self) -> Dict[str, Any]:
-        """Keyword arguments of the model's :class:`ForkingEncoder` part."""
+        """Keyword arguments of the model's :class:`ForkingEncoder`."""
         return dict(
-            prediction_length=self.prediction_length,
+            self.encoder_settings,
             context_length=self.context_length,
             num_origins=self.num_origins,
             lags_seq=self.lags_seq,
             season_length=self.season_length,
-            anchor=self.anchor,
             num_time_feat=len(self.time_features) + 1 + self.num_feat_dynamic_real,
             cardinality=self.cardinality,
             num_feat_static_real=max(self.num_feat_static_real, 1),
-            **self.model_sizes,
+        )
+
+    # -- model ------------------------------------------------------------
+    def model_kwargs(self) -> Dict[str, Any]:
+        """Keyword arguments of the model (``lightning_module_cls.model_cls``)."""
+        return dict(self.encoder_kwargs(), distr_output=self.distr_output)
+
+    def create_lightning_module(self) -> ForkingLightningModule:
+        return self.lightning_module_cls(
+            model_kwargs=self.model_kwargs(), lr=self.lr, weight_decay=self.weight_decay
+        )
+
+    def create_predictor(
+        self, transformation: Transformation, module
+    ) -> PyTorchPredictor:
+        return PyTorchPredictor(
+            input_transform=transformation + self._splitter(module, "test"),
+            input_names=PREDICTION_INPUT_NAMES,
+            prediction_net=module,
+            forecast_generator=self.distr_output.forecast_generator,
+            batch_size=self.batch_size,
+            prediction_length=self.prediction_length,
+            device="auto",
         )
 
     # -- data -------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 import torch
 
-from gluonts_qf.model.encoder import fill_leading
+from gluonts_qf.model.forking.encoder import fill_leading
 
 
 def test_fill_leading_hand_values():

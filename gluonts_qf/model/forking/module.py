@@ -10,10 +10,12 @@ from .encoder import Encoded, ForkingEncoder
 
 
 class ForkingModel(nn.Module):
-    """Base ``nn.Module``: a :class:`ForkingEncoder` plus input description.
+    """Base ``nn.Module``: a :class:`ForkingEncoder` plus the input description.
 
-    Subclasses add a head, ``forward`` and ``loss``. Arguments are the
-    encoder's (see :class:`~gluonts_qf.model.encoder.ForkingEncoder`).
+    Subclasses add a head, ``forward(**inputs)`` and
+    ``loss(future_target, future_observed_values, **inputs)``, where ``inputs``
+    are the tensors named by :meth:`describe_inputs` (GluonTS passes them by
+    keyword). Arguments are the encoder's (see :class:`ForkingEncoder`).
     """
 
     def __init__(self, **encoder_kwargs) -> None:

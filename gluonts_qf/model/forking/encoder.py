@@ -105,6 +105,9 @@ def anchor_offsets(prediction_length: int, season_length: int) -> torch.Tensor:
     )
 
 
+#: What the learned quantile function is relative to (see :class:`ForkingEncoder`).
+ANCHORS = ("seasonal", "last", "none")
+#: How each series is centred and scaled (see :class:`ForkingEncoder`).
 SCALINGS = ("mean", "seasonal")
 
 
@@ -157,8 +160,6 @@ class ForkingEncoder(nn.Module):
         scaling: str = "mean",
     ) -> None:
         super().__init__()
-        if scaling not in SCALINGS:
-            raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}.")
         self.scaling = scaling
         self.season_length = season_length
         self.prediction_length = prediction_length
