@@ -26,7 +26,7 @@ piece, so a point costs ``O(log M)`` rather than ``O(M)``.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -312,13 +312,13 @@ def _log_density_points(s: Spline, y: torch.Tensor) -> torch.Tensor:
     return torch.where(y < e.q_left, left, torch.where(y > e.q_right, right, middle))
 
 
-def _left_tail_integral(s: Spline) -> torch.Tensor:
-    """``int_0^{a_1} q(u) du``, shape: (*batch,)."""
+def _left_tail_integral(s: Union[Spline, _Ends]) -> torch.Tensor:
+    """``int_0^{a_1} q(u) du``; shape: (*batch,) for a spline, (*batch, 1) for ends."""
     return s.u_left * (s.q_left - 1.0 / s.beta_l)
 
 
-def _right_tail_integral(s: Spline) -> torch.Tensor:
-    """``int_{a_K}^1 q(u) du``, shape: (*batch,)."""
+def _right_tail_integral(s: Union[Spline, _Ends]) -> torch.Tensor:
+    """``int_{a_K}^1 q(u) du``; shape: (*batch,) for a spline, (*batch, 1) for ends."""
     return (1.0 - s.u_right) * (s.q_right + 1.0 / s.beta_r)
 
 
@@ -385,8 +385,8 @@ def _crps_points(s: Spline, y: torch.Tensor) -> torch.Tensor:
     # running sum of the piece areas: int_{a_1}^{u_j + du_j} q, (*batch, M)
     area = s.du * (s.q + 0.5 * s.dq)
     g_end = torch.cumsum(area, -1)
-    g_a1 = _left_tail_integral(s).unsqueeze(-1)  # int_0^{a_1} q, (*batch, 1)
-    g_one = g_a1 + g_end[..., -1:] + _right_tail_integral(s).unsqueeze(-1)
+    g_a1 = _left_tail_integral(e)  # int_0^{a_1} q, (*batch, 1)
+    g_one = g_a1 + g_end[..., -1:] + _right_tail_integral(e)
     v_mid = u + du * frac
     # G(v): G at the piece's right end minus the part of the piece above v
     rest = du * (1.0 - frac) * (q + 0.5 * dq * (1.0 + frac))
