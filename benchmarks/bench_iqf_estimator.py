@@ -39,7 +39,7 @@ def _one(model, dataset, args, estimator_kwargs, queue):
     import torch
 
     torch.set_num_threads(args.threads)
-    from gluonts_qf.evaluation.metrics import backtest
+    from gluonts_qf.evaluation.backtest import backtest
     from gluonts_qf.experiments.runs import RunSpec, fit, prepare
 
     spec = RunSpec(

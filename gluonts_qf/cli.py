@@ -287,7 +287,7 @@ def run_forecast(args: argparse.Namespace) -> dict[str, Any]:
     """The ``forecast`` command; returns a short summary."""
     from gluonts.evaluation import make_evaluation_predictions
 
-    from .evaluation.metrics import crossing_rate
+    from .evaluation.scores import crossing_rate
 
     with _usage_errors(args):
         _, _, test = runs.load_data(args.dataset, args.data_dir, args.max_series)

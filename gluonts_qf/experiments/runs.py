@@ -29,12 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluation.metrics import (
-    REPORTED,
-    BacktestResult,
-    backtest,
-    forecast_quantiles,
-)
+from ..evaluation.backtest import REPORTED, BacktestResult, backtest
+from ..evaluation.scores import forecast_quantiles
 from ..evaluation.tables import format_markdown, write_csv
 
 MODELS = ("iqf", "mqf2")
