@@ -19,6 +19,7 @@ from gluonts.model.forecast import Forecast, SampleForecast
 
 from ..checks import check_levels
 from ..distributions.iqf import IQF
+from ..distributions.mqf2 import check_beta, energy_score_from_samples
 
 #: Quantile levels of the quantile losses, coverages and crossing rate.
 DEFAULT_QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -217,25 +218,23 @@ def sample_energy_score(samples: np.ndarray, y: np.ndarray, beta: float = 1.0) -
 
     ``mean_i ||x_i - y||^b - sum_{i != j} ||x_i - x_j||^b / (2 S (S - 1))``,
     over the coordinates where ``y`` is finite (``nan`` when there are none).
-    With one sample it is ``||x - y||^b``. Pairwise distances come from the
-    Gram matrix of the centred samples, O(S^2) memory.
+    With one sample it is ``||x - y||^b``. A numpy front end to
+    :func:`gluonts_qf.distributions.mqf2.energy_score_from_samples` (MQF2's
+    training loss), computed in float64 on the observed coordinates only.
 
     Shapes: samples (S, D), y (D,) -> float.
     """
-    if not 0 < beta < 2:
-        raise ValueError(f"beta must lie strictly between 0 and 2, got {beta!r}.")
+    beta = check_beta(beta)
     x, y = _observed(samples, y)
     if y.size == 0:
         return float("nan")
-    term1 = float(np.mean(np.linalg.norm(x - y, axis=1) ** beta))
-    s = x.shape[0]
-    if s < 2:
-        return term1
-    c = x - x.mean(0)
-    sq = (c * c).sum(1)
-    d2 = np.clip(sq[:, None] + sq[None, :] - 2 * c @ c.T, 0.0, None)  # (S, S)
-    np.fill_diagonal(d2, 0.0)
-    return term1 - float((d2 ** (beta / 2)).sum()) / (2 * s * (s - 1))
+    if x.shape[0] == 1:  # two equal samples: no pair term, the same first term
+        x = np.repeat(x, 2, axis=0)
+    with torch.no_grad():
+        score = energy_score_from_samples(
+            torch.from_numpy(x), torch.from_numpy(y), beta
+        )
+    return float(score)
 
 
 def sample_variogram_score(samples: np.ndarray, y: np.ndarray, p: float = 0.5) -> float:
