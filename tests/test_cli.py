@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from gluonts_qf.cli import build_parser, main, parse_settings, spec_from_args
+from gluonts_qf.cli import build_parser, main, spec_from_args
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -209,29 +209,6 @@ def test_unknown_dataset_without_data_dir(monkeypatch, capsys):
         exc.value.code == 2
         and "unknown dataset 'no_such_data'" in capsys.readouterr().err
     )
-
-
-def test_parse_settings():
-    got = parse_settings(
-        [
-            "hidden_size=32",
-            "knot_levels=[0.1, 0.5, 0.9]",
-            "anchor=last",
-            "trainer.gradient_clip_val=1.5",
-        ]
-    )
-    assert got == {
-        "estimator": {
-            "hidden_size": 32,
-            "knot_levels": [0.1, 0.5, 0.9],
-            "anchor": "last",
-        },
-        "trainer": {"gradient_clip_val": 1.5},
-    }
-    with pytest.raises(ValueError, match="KEY=VALUE"):
-        parse_settings(["hidden_size"])
-    with pytest.raises(ValueError, match="--lr"):
-        parse_settings(["lr=0.1"])
 
 
 def test_python_dash_m_help(monkeypatch, capsys):
