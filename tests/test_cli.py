@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from gluonts_qf.cli import build_parser, main, spec_from_args
+from gluonts_qf.experiments import prepare
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -241,6 +242,35 @@ def test_config_file_and_flags(tmp_path):
     assert spec.estimator == {"hidden_size": 8, "anchor": "last"}
     assert spec.trainer == {"gradient_clip_val": 1.0}
     assert spec_for(["--dataset", "m4_hourly"]).baselines == ["seasonal_naive"]
+
+
+@pytest.mark.parametrize(
+    "argv, config",
+    [
+        (["--baselines", "none"], "dataset: m4_hourly\n"),
+        ([], "dataset: m4_hourly\nbaselines: none\n"),
+        ([], "dataset: m4_hourly\nbaselines: []\n"),
+    ],
+    ids=["flag none", "config none", "config empty list"],
+)
+def test_no_baselines(argv, config, data_dir, tmp_path):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(config)
+    spec = spec_for(["--config", str(cfg), "--data-dir", str(data_dir), *argv])
+    assert spec.baselines == []
+    run = prepare(spec)  # validates again
+    assert run.spec.baselines == []
+
+
+def test_train_without_baselines(data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--dataset", "m4_hourly", "--data-dir", str(data_dir)]
+    argv += ["--epochs", "1", "--batches-per-epoch", "1", "--max-series", "4"]
+    assert main([*argv, "--baselines", "none", "--out", str(out), "--quiet"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in table[2:-1]] == ["iqf"]  # one model row
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["baselines"] == [] and set(report["models"]) == {"iqf"}
 
 
 @pytest.mark.parametrize(

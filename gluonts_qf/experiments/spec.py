@@ -127,12 +127,17 @@ def _check_positive_int(name: str, value: Any) -> None:
 
 
 def parse_baselines(value: str | Sequence[str] | None) -> list[str]:
-    """``"seasonal_naive,deepar"``, a list of names, or ``"none"`` -> names."""
+    """Baseline names from ``"seasonal_naive,deepar"`` or a list of names.
+
+    ``None``, ``"none"``, ``["none"]`` and an empty list all mean no baselines;
+    repeated names count once. ``ValueError`` for unknown names and for a
+    string that names nothing (e.g. ``""``).
+    """
     if value is None:
         return []
     names = value.split(",") if isinstance(value, str) else list(value)
     names = [str(n).strip() for n in names if str(n).strip()]
-    if names == ["none"]:
+    if names == ["none"] or (not names and not isinstance(value, str)):
         return []
     baselines = model_names(ours=False)
     unknown = [n for n in names if n not in baselines]

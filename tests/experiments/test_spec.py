@@ -1,11 +1,11 @@
-"""Run specifications: every YAML config validates; ``--set`` settings."""
+"""Run specifications: every YAML config validates; baselines; ``--set`` settings."""
 
 from pathlib import Path
 
 import pytest
 import yaml
 
-from gluonts_qf.experiments.spec import RunSpec, parse_settings
+from gluonts_qf.experiments.spec import RunSpec, parse_baselines, parse_settings
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").rglob("*.yaml"))
 
@@ -24,6 +24,22 @@ def test_config_validates(path):
 def test_unknown_key_is_an_error():
     with pytest.raises(ValueError, match="unknown run setting"):
         RunSpec.from_dict({"dataset": "m4_hourly", "epoch": 3})
+
+
+@pytest.mark.parametrize("value", [None, "none", " none ", ["none"], [], ()])
+def test_parse_baselines_none(value):
+    assert parse_baselines(value) == []
+
+
+def test_parse_baselines():
+    assert parse_baselines("seasonal_naive, feedforward") == [
+        "seasonal_naive",
+        "feedforward",
+    ]
+    assert parse_baselines(["deepar"]) == ["deepar"]
+    for bad in ("arima", "", ",", ["none", "deepar"], ["iqf"]):
+        with pytest.raises(ValueError, match="unknown baseline"):
+            parse_baselines(bad)
 
 
 def test_parse_settings():
