@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from ..checks import check_choice, check_int, check_optional_int, check_positive
 from .registry import model_names
 
 #: Estimator arguments a run sets itself, and where they come from instead.
@@ -29,6 +29,8 @@ RESERVED = {
     "batch_size": "batch_size (--batch-size)",
     "num_batches_per_epoch": "batches_per_epoch (--batches-per-epoch)",
 }
+#: The smallest seed ``torch.manual_seed`` accepts.
+MIN_SEED = -(2**63)
 
 
 @dataclass
@@ -89,20 +91,18 @@ class RunSpec:
         return cls(**values)
 
     def validate(self) -> RunSpec:
-        """Check every field; raises ``ValueError`` saying what to fix."""
+        """Check (and normalise) every field; ``ValueError`` says what to fix.
+
+        Idempotent: a validated spec validates again unchanged.
+        """
         for name in ("epochs", "batches_per_epoch", "batch_size"):
-            _check_positive_int(name, getattr(self, name))
-        if self.max_series is not None:
-            _check_positive_int("max_series", self.max_series)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}.")  # noqa: TRY004
+            setattr(self, name, check_int(name, getattr(self, name)))
+        self.max_series = check_optional_int("max_series", self.max_series)
+        self.seed = check_int("seed", self.seed, low=MIN_SEED)
         with contextlib.suppress(TypeError, ValueError):
             self.lr = float(self.lr)  # YAML reads 1e-3 (no dot) as a string
-        if not isinstance(self.lr, float) or not 0 < self.lr < math.inf:
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}.")
-        models = model_names(ours=True)
-        if self.model not in models:
-            raise ValueError(f"model must be one of {models}, got {self.model!r}.")
+        self.lr = check_positive("lr", self.lr)
+        self.model = check_choice("model", self.model, model_names(ours=True))
         self.baselines = parse_baselines(self.baselines)
         for name in ("estimator", "trainer"):
             if not isinstance(getattr(self, name), dict):
@@ -119,11 +119,6 @@ class RunSpec:
         if self.data_dir is not None:
             self.data_dir = Path(self.data_dir).expanduser()
         return self
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 
 
 def parse_baselines(value: str | Sequence[str] | None) -> list[str]:

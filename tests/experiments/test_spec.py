@@ -1,11 +1,16 @@
-"""Run specifications: every YAML config validates; baselines; ``--set`` settings."""
+"""Run specifications: config files, validation, baselines and ``--set`` settings."""
 
 from pathlib import Path
 
 import pytest
 import yaml
 
-from gluonts_qf.experiments.spec import RunSpec, parse_baselines, parse_settings
+from gluonts_qf.experiments.spec import (
+    RunSpec,
+    load_config,
+    parse_baselines,
+    parse_settings,
+)
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").rglob("*.yaml"))
 
@@ -24,6 +29,34 @@ def test_config_validates(path):
 def test_unknown_key_is_an_error():
     with pytest.raises(ValueError, match="unknown run setting"):
         RunSpec.from_dict({"dataset": "m4_hourly", "epoch": 3})
+
+
+def test_validate_normalises_and_is_idempotent():
+    spec = RunSpec(
+        dataset="m4_hourly", lr="1e-3", baselines="deepar,seasonal_naive,deepar"
+    )
+    spec.validate()
+    assert spec.lr == 1e-3 and spec.baselines == ["deepar", "seasonal_naive"]
+    before = vars(spec).copy()
+    assert vars(spec.validate()) == before  # prepare() validates a second time
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"epochs": 0}, "epochs must be an integer >= 1"),
+        ({"batch_size": True}, "batch_size must be an integer >= 1"),
+        ({"max_series": -1}, "max_series must be an integer >= 1"),
+        ({"seed": 1.5}, "seed must be an integer"),
+        ({"lr": "fast"}, "lr must be a finite number > 0"),
+        ({"model": "deepar"}, "model must be one of 'iqf', 'mqf2'"),
+        ({"estimator": [1]}, "estimator must be a mapping"),
+        ({"estimator": {"freq": "D"}}, "comes from the dataset"),
+    ],
+)
+def test_validate_rejects(changes, message):
+    with pytest.raises(ValueError, match=message):
+        RunSpec(dataset="m4_hourly", **changes).validate()
 
 
 @pytest.mark.parametrize("value", [None, "none", " none ", ["none"], [], ()])
@@ -63,3 +96,16 @@ def test_parse_settings():
         parse_settings(["hidden_size"])
     with pytest.raises(ValueError, match="--lr"):
         parse_settings(["lr=0.1"])
+
+
+def test_load_config(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("dataset: m4_hourly\nbatches-per-epoch: 7\n")
+    assert load_config(path) == {"dataset": "m4_hourly", "batches_per_epoch": 7}
+    path.write_text("")
+    assert load_config(path) == {}
+    with pytest.raises(ValueError, match="cannot read config"):
+        load_config(tmp_path / "missing.yaml")
+    path.write_text("dataset: [unclosed\n")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        load_config(path)
