@@ -16,13 +16,13 @@ import contextlib
 import csv
 import dataclasses
 import logging
-import math
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from .checks import check_int, check_levels, check_positive
 from .experiments import runs
 from .experiments.datasets import load_data
 from .experiments.registry import model_names
@@ -45,34 +45,28 @@ DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSpec)}
 
 
 # -- argument types -------------------------------------------------------
-def positive_int(text: str) -> int:
+def _parsed(
+    text: str, parse: Callable[[str], Any], check: Callable[..., Any], what: str
+):
+    """``check("value", parse(text))``; an argparse error naming ``what`` otherwise."""
     try:
-        value = int(text)
+        return check("value", parse(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got {text!r}"
-        ) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """Argument type: an integer >= 1."""
+    return _parsed(text, int, check_int, "a positive integer")
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive number, got {text!r}"
-        ) from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+    """Argument type: a finite number > 0."""
+    return _parsed(text, float, check_positive, "a positive number")
 
 
 def level_list(text: str) -> list[float]:
     """``"0.05,0.5,0.95"`` -> ``[0.05, 0.5, 0.95]``, each strictly inside (0, 1)."""
-    from .checks import check_levels
-
     try:
         levels = [float(x) for x in text.split(",") if x.strip()]
         check_levels(levels)
