@@ -8,8 +8,9 @@ The programmatic side of ``gluonts-qf train`` and ``gluonts-qf forecast``::
     save_run(run, result, "runs/m4_hourly-iqf")
 
 ``RunSpec`` lives in :mod:`gluonts_qf.experiments.spec` and the models in
-:mod:`gluonts_qf.experiments.registry`; all four names are also importable
-from :mod:`gluonts_qf.experiments`.
+:mod:`gluonts_qf.experiments.registry`; ``RunSpec``, ``prepare``,
+``train_and_backtest`` and ``save_run`` are also importable from
+:mod:`gluonts_qf.experiments`.
 """
 
 from __future__ import annotations
