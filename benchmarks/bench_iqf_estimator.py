@@ -39,8 +39,10 @@ def _one(model, dataset, args, estimator_kwargs, queue):
     import torch
 
     torch.set_num_threads(args.threads)
-    from gluonts_qf.evaluation.metrics import backtest
-    from gluonts_qf.experiments.runs import RunSpec, fit, prepare
+    from gluonts_qf.evaluation.backtest import backtest
+    from gluonts_qf.experiments import RunSpec, prepare
+    from gluonts_qf.experiments.registry import get_model
+    from gluonts_qf.experiments.runs import fit
 
     spec = RunSpec(
         dataset=dataset,
@@ -63,7 +65,7 @@ def _one(model, dataset, args, estimator_kwargs, queue):
     row = {k: float(v) for k, v in res.items() if isinstance(v, (int, float))}
     row["train_seconds"] = seconds
     row["seconds_per_epoch"] = (
-        seconds / args.epochs if model != "seasonal_naive" else 0.0
+        seconds / args.epochs if get_model(model).trained else 0.0
     )
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queue.put(row)

@@ -9,7 +9,7 @@ Reported per model: seconds per training step (mean over the steps after the
 first, timed by a Lightning callback from batch start to batch end, so
 forward, backward and optimiser step), total training seconds, seconds to
 sample 100 paths for every test series (``predict_seconds`` of
-``gluonts_qf.evaluation.metrics.backtest``), peak RSS, mean weighted quantile
+``gluonts_qf.evaluation.backtest``), peak RSS, mean weighted quantile
 loss, energy score (ES), variogram score (VS), MASE. Ratios are GluonTS / ours
 (above 1: ours is faster / lighter / more accurate). ``--write-docs`` appends
 the result to docs/benchmarks.md.
@@ -118,7 +118,7 @@ def _one(model, dataset, args, queue):
     torch.set_num_threads(args.threads)
     import lightning.pytorch as pl
 
-    from gluonts_qf.evaluation.metrics import backtest
+    from gluonts_qf.evaluation.backtest import backtest
     from gluonts_qf.experiments.datasets import load_dataset
 
     class StepTimer(pl.Callback):

@@ -1,10 +1,12 @@
 """``gluonts-qf``: train, backtest and forecast from the command line.
 
-``gluonts-qf train`` trains an IQF forecaster on a GluonTS dataset, backtests
-it beside baselines trained at the same budget, prints the metrics table and
-saves the predictor, metrics and plots. ``gluonts-qf forecast`` loads a saved
-predictor and writes quantile forecasts to CSV. Run ``gluonts-qf -h``; the
-work itself lives in :mod:`gluonts_qf.experiments.runs`.
+``gluonts-qf train`` trains one of our forecasters (IQF unless ``--model``
+says otherwise) on a GluonTS dataset, backtests it beside baselines trained at
+the same budget, prints the metrics table and saves the predictor, metrics and
+plots. ``gluonts-qf forecast`` loads a saved predictor and writes quantile
+forecasts to CSV. Run ``gluonts-qf -h``; the work itself lives in
+:mod:`gluonts_qf.experiments` (``spec``: settings and config files,
+``registry``: the models, ``runs``: training, backtests and outputs).
 """
 
 from __future__ import annotations
@@ -14,16 +16,17 @@ import contextlib
 import csv
 import dataclasses
 import logging
-import math
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
+from .checks import check_int, check_levels, check_positive
 from .experiments import runs
+from .experiments.datasets import load_data
+from .experiments.registry import model_names
+from .experiments.spec import RunSpec, load_config, parse_baselines, parse_settings
 
 #: ``train`` options that a ``--config`` file may also set (flags win).
 SPEC_OPTIONS = (
@@ -38,38 +41,32 @@ SPEC_OPTIONS = (
     "max_series",
     "baselines",
 )
-DEFAULTS = {f.name: f.default for f in dataclasses.fields(runs.RunSpec)}
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSpec)}
 
 
 # -- argument types -------------------------------------------------------
-def positive_int(text: str) -> int:
+def _parsed(
+    text: str, parse: Callable[[str], Any], check: Callable[..., Any], what: str
+):
+    """``check("value", parse(text))``; an argparse error naming ``what`` otherwise."""
     try:
-        value = int(text)
+        return check("value", parse(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got {text!r}"
-        ) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """Argument type: an integer >= 1."""
+    return _parsed(text, int, check_int, "a positive integer")
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive number, got {text!r}"
-        ) from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+    """Argument type: a finite number > 0."""
+    return _parsed(text, float, check_positive, "a positive number")
 
 
 def level_list(text: str) -> list[float]:
     """``"0.05,0.5,0.95"`` -> ``[0.05, 0.5, 0.95]``, each strictly inside (0, 1)."""
-    from .checks import check_levels
-
     try:
         levels = [float(x) for x in text.split(",") if x.strip()]
         check_levels(levels)
@@ -83,51 +80,9 @@ def level_list(text: str) -> list[float]:
 
 def baseline_list(text: str) -> list[str]:
     try:
-        return runs.parse_baselines(text)
+        return parse_baselines(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err).rstrip(".")) from err
-
-
-def parse_settings(items: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``["hidden_size=32", "trainer.gradient_clip_val=1"]`` -> estimator and
-    trainer keyword arguments; each value is read with ``yaml.safe_load``."""
-    out: dict[str, dict[str, Any]] = {"estimator": {}, "trainer": {}}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ValueError(
-                f"--set expects KEY=VALUE, got {item!r} (e.g. hidden_size=32)."
-            )
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError as err:
-            raise ValueError(f"--set {item!r}: the value is not valid YAML.") from err
-        if key.startswith("trainer."):
-            out["trainer"][key.removeprefix("trainer.")] = value
-        elif key in runs.RESERVED:
-            raise ValueError(
-                f"--set {key}=... is not allowed; {key} comes from "
-                f"{runs.RESERVED[key]}."
-            )
-        else:
-            out["estimator"][key] = value
-    return out
-
-
-def load_config(path: Path) -> dict[str, Any]:
-    """A YAML mapping of ``RunSpec`` fields (``-`` or ``_`` in keys)."""
-    try:
-        values = yaml.safe_load(Path(path).read_text())
-    except OSError as err:
-        raise ValueError(f"cannot read config {path}: {err.strerror}.") from err
-    except yaml.YAMLError as err:
-        raise ValueError(f"config {path} is not valid YAML: {err}") from err
-    if values is None:
-        return {}
-    if not isinstance(values, dict):
-        raise ValueError(f"config {path} must be a mapping of run settings.")  # noqa: TRY004
-    return {str(k).replace("-", "_"): v for k, v in values.items()}
 
 
 # -- parser ---------------------------------------------------------------
@@ -155,7 +110,11 @@ def _add_train_parser(subs) -> None:
     add = p.add_argument
     add("--config", type=Path, metavar="YAML", help="run settings file (keys as below)")
     _add_data_options(p, required=False)
-    add("--model", choices=runs.MODELS, help=f"model to train (default {d['model']})")
+    add(
+        "--model",
+        choices=model_names(ours=True),
+        help=f"model to train (default {d['model']})",
+    )
     add("--epochs", type=positive_int, metavar="N", help=f"default {d['epochs']}")
     add(
         "--batches-per-epoch",
@@ -175,7 +134,7 @@ def _add_train_parser(subs) -> None:
         "--baselines",
         type=baseline_list,
         metavar="LIST",
-        help=f"comma-separated subset of {','.join(runs.BASELINES)}, "
+        help=f"comma-separated subset of {','.join(model_names(ours=False))}, "
         "or 'none' (default seasonal_naive)",
     )
     add(
@@ -247,7 +206,7 @@ def _add_data_options(p: argparse.ArgumentParser, required: bool) -> None:
 
 
 # -- commands -------------------------------------------------------------
-def spec_from_args(args: argparse.Namespace) -> runs.RunSpec:
+def spec_from_args(args: argparse.Namespace) -> RunSpec:
     """Config file, then command-line flags, then ``--set``: a validated spec."""
     values = load_config(args.config) if args.config else {}
     for name in SPEC_OPTIONS:
@@ -259,7 +218,7 @@ def spec_from_args(args: argparse.Namespace) -> runs.RunSpec:
     for group in ("estimator", "trainer"):
         values[group] = {**(values.get(group) or {}), **settings[group]}
     values["quiet"] = bool(args.quiet or values.get("quiet", False))
-    return runs.RunSpec.from_dict(values).validate()
+    return RunSpec.from_dict(values).validate()
 
 
 def run_train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
@@ -287,10 +246,10 @@ def run_forecast(args: argparse.Namespace) -> dict[str, Any]:
     """The ``forecast`` command; returns a short summary."""
     from gluonts.evaluation import make_evaluation_predictions
 
-    from .evaluation.metrics import crossing_rate
+    from .evaluation.scores import crossing_rate
 
     with _usage_errors(args):
-        _, _, test = runs.load_data(args.dataset, args.data_dir, args.max_series)
+        _, _, test = load_data(args.dataset, args.data_dir, args.max_series)
         predictor = runs.load_predictor(args.predictor)
     series = None
     if args.future:

@@ -17,7 +17,7 @@ from gluonts.model.forecast import Forecast
 
 from .checks import check_levels
 from .distributions.iqf import IQF
-from .evaluation.metrics import forecast_quantiles
+from .evaluation.scores import forecast_quantiles
 
 PathLike = str | Path
 FAN_LEVELS = (0.05, 0.1, 0.25, 0.75, 0.9, 0.95)

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from gluonts_qf.cli import build_parser, main, parse_settings, spec_from_args
+from gluonts_qf.cli import build_parser, main, spec_from_args
+from gluonts_qf.experiments import prepare
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -211,29 +212,6 @@ def test_unknown_dataset_without_data_dir(monkeypatch, capsys):
     )
 
 
-def test_parse_settings():
-    got = parse_settings(
-        [
-            "hidden_size=32",
-            "knot_levels=[0.1, 0.5, 0.9]",
-            "anchor=last",
-            "trainer.gradient_clip_val=1.5",
-        ]
-    )
-    assert got == {
-        "estimator": {
-            "hidden_size": 32,
-            "knot_levels": [0.1, 0.5, 0.9],
-            "anchor": "last",
-        },
-        "trainer": {"gradient_clip_val": 1.5},
-    }
-    with pytest.raises(ValueError, match="KEY=VALUE"):
-        parse_settings(["hidden_size"])
-    with pytest.raises(ValueError, match="--lr"):
-        parse_settings(["lr=0.1"])
-
-
 def test_python_dash_m_help(monkeypatch, capsys):
     # what `python -m gluonts_qf train --help` runs, in-process (no re-import)
     monkeypatch.setattr(sys, "argv", ["gluonts_qf", "train", "--help"])
@@ -267,11 +245,40 @@ def test_config_file_and_flags(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "argv, config",
+    [
+        (["--baselines", "none"], "dataset: m4_hourly\n"),
+        ([], "dataset: m4_hourly\nbaselines: none\n"),
+        ([], "dataset: m4_hourly\nbaselines: []\n"),
+    ],
+    ids=["flag none", "config none", "config empty list"],
+)
+def test_no_baselines(argv, config, data_dir, tmp_path):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(config)
+    spec = spec_for(["--config", str(cfg), "--data-dir", str(data_dir), *argv])
+    assert spec.baselines == []
+    run = prepare(spec)  # validates again
+    assert run.spec.baselines == []
+
+
+def test_train_without_baselines(data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--dataset", "m4_hourly", "--data-dir", str(data_dir)]
+    argv += ["--epochs", "1", "--batches-per-epoch", "1", "--max-series", "4"]
+    assert main([*argv, "--baselines", "none", "--out", str(out), "--quiet"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in table[2:-1]] == ["iqf"]  # one model row
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["baselines"] == [] and set(report["models"]) == {"iqf"}
+
+
+@pytest.mark.parametrize(
     "text, message",
     [
         ("dataset: m4_hourly\nepoch: 3\n", "unknown run setting"),
         ("epochs: 3\n", "--dataset is required"),
-        ("dataset: m4_hourly\nepochs: 0\n", "epochs must be a positive integer"),
+        ("dataset: m4_hourly\nepochs: 0\n", "epochs must be an integer >= 1"),
         ("dataset: m4_hourly\nbaselines: arima\n", "unknown baseline"),
         ("dataset: m4_hourly\nestimator: {lr: 0.1}\n", "comes from lr"),
         ("- a\n- b\n", "must be a mapping"),

@@ -1,8 +1,7 @@
 """Evaluation: backtests, crossing rate, exact CRPS, energy and variogram scores, tables."""
 
-from .metrics import (
-    BacktestResult,
-    backtest,
+from .backtest import BacktestResult, backtest
+from .scores import (
     crossing_rate,
     energy_score,
     forecast_crps,

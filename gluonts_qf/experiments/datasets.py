@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import Optional, Union
@@ -54,3 +55,41 @@ def load_dataset(
             "or unset it to download with GluonTS."
         )
     return get_dataset(name, path=folder, regenerate=False)
+
+
+def load_data(
+    name: str,
+    data_dir: Optional[Union[str, Path]] = None,
+    max_series: Optional[int] = None,
+) -> tuple[TrainDatasets, list, list]:
+    """``(dataset, train series, test series)``, the lists cut at ``max_series``.
+
+    Raises
+    ------
+    ValueError
+        If the data folder is missing, the dataset is unknown or not in it, or
+        GluonTS fails to load it; the message says how to fix it.
+    """
+    from gluonts.dataset.repository import dataset_names
+
+    folder = find_data_dir(data_dir)
+    if folder is not None and not folder.is_dir():
+        raise ValueError(
+            f"data dir {folder} does not exist; pass --data-dir (or set "
+            f"${DATA_ENV}) with a folder of GluonTS datasets."
+        )
+    if folder is None and name not in dataset_names:
+        raise ValueError(
+            f"unknown dataset {name!r}; GluonTS knows: {', '.join(dataset_names)}."
+        )
+    try:
+        ds = load_dataset(name, folder)
+    except ValueError:
+        raise
+    except Exception as err:  # download or parse failure inside GluonTS
+        raise ValueError(
+            f"could not load dataset {name!r} with GluonTS: {err}"
+        ) from err
+    train = list(itertools.islice(ds.train, max_series))
+    test = list(itertools.islice(ds.test, max_series))
+    return ds, train, test

@@ -7,15 +7,15 @@ The programmatic side of ``gluonts-qf train`` and ``gluonts-qf forecast``::
     result = train_and_backtest(run)       # {model: metrics} rows + predictor
     save_run(run, result, "runs/m4_hourly-iqf")
 
-A ``RunSpec`` is also what a YAML config file (``gluonts-qf train --config``)
-holds: one key per field.
+``RunSpec`` lives in :mod:`gluonts_qf.experiments.spec` and the models in
+:mod:`gluonts_qf.experiments.registry`; ``RunSpec``, ``prepare``,
+``train_and_backtest`` and ``save_run`` are also importable from
+:mod:`gluonts_qf.experiments`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import itertools
 import json
 import math
 import random
@@ -23,172 +23,21 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..evaluation.metrics import (
-    REPORTED,
-    BacktestResult,
-    backtest,
-    forecast_quantiles,
-)
+from ..evaluation.backtest import REPORTED, BacktestResult, backtest
+from ..evaluation.scores import forecast_quantiles, target_window
 from ..evaluation.tables import format_markdown, write_csv
+from .datasets import load_data
+from .registry import get_model
+from .spec import RunSpec
 
-MODELS = ("iqf", "mqf2")
-BASELINES = ("seasonal_naive", "deepar", "feedforward")
-#: Estimator arguments a run sets itself, and where they come from instead.
-RESERVED = {
-    "freq": "the dataset",
-    "prediction_length": "the dataset",
-    "trainer_kwargs": "the trainer settings",
-    "lr": "lr (--lr)",
-    "batch_size": "batch_size (--batch-size)",
-    "num_batches_per_epoch": "batches_per_epoch (--batches-per-epoch)",
-}
+#: Columns of the printed and saved results table, in order.
 TABLE_COLUMNS = (*REPORTED, "train_seconds", "predict_seconds")
-
-
-@dataclass
-class RunSpec:
-    """What to train and compare: dataset, model, budget and baselines.
-
-    Parameters
-    ----------
-    dataset
-        GluonTS dataset name, e.g. ``"m4_hourly"``.
-    model
-        Model to train (``"iqf"`` or ``"mqf2"``).
-    data_dir
-        Folder of GluonTS datasets; default ``$GLUONTS_QF_DATA``, then
-        GluonTS's own location.
-    epochs, batches_per_epoch, batch_size, lr
-        Training budget, shared by the model and the trained baselines.
-    seed
-        Seed set before each model is trained.
-    max_series
-        Use only the first ``max_series`` train and test series (quick runs).
-    baselines
-        Subset of ``("seasonal_naive", "deepar", "feedforward")``.
-    estimator
-        Extra keyword arguments of the model's estimator (e.g. ``hidden_size``).
-    trainer
-        Extra ``lightning.Trainer`` arguments (e.g. ``gradient_clip_val``).
-    quiet
-        No progress bars or training logs.
-    """
-
-    dataset: str
-    model: str = "iqf"
-    data_dir: Path | None = None
-    epochs: int = 10
-    batches_per_epoch: int = 50
-    batch_size: int = 32
-    lr: float = 1e-3
-    seed: int = 0
-    max_series: int | None = None
-    baselines: list[str] = field(default_factory=lambda: ["seasonal_naive"])
-    estimator: dict[str, Any] = field(default_factory=dict)
-    trainer: dict[str, Any] = field(default_factory=dict)
-    quiet: bool = False
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> RunSpec:
-        """Build from a mapping (e.g. a YAML config); unknown keys are an error."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(
-                f"unknown run setting(s) {unknown}; allowed: {sorted(names)}."
-            )
-        if "dataset" not in values:
-            raise ValueError("a run needs a dataset (e.g. dataset: m4_hourly).")
-        return cls(**values)
-
-    def validate(self) -> RunSpec:
-        """Check every field; raises ``ValueError`` saying what to fix."""
-        for name in ("epochs", "batches_per_epoch", "batch_size"):
-            _check_positive_int(name, getattr(self, name))
-        if self.max_series is not None:
-            _check_positive_int("max_series", self.max_series)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}.")  # noqa: TRY004
-        with contextlib.suppress(TypeError, ValueError):
-            self.lr = float(self.lr)  # YAML reads 1e-3 (no dot) as a string
-        if not isinstance(self.lr, float) or not 0 < self.lr < math.inf:
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}.")
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}.")
-        self.baselines = parse_baselines(self.baselines)
-        for name in ("estimator", "trainer"):
-            if not isinstance(getattr(self, name), dict):
-                raise ValueError(  # noqa: TRY004
-                    f"{name} must be a mapping of keyword arguments, "
-                    f"got {getattr(self, name)!r}."
-                )
-        for key in self.estimator:
-            if key in RESERVED:
-                raise ValueError(
-                    f"estimator setting {key!r} is not allowed; it comes from "
-                    f"{RESERVED[key]}."
-                )
-        if self.data_dir is not None:
-            self.data_dir = Path(self.data_dir).expanduser()
-        return self
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-
-
-def parse_baselines(value: str | Sequence[str] | None) -> list[str]:
-    """``"seasonal_naive,deepar"``, a list of names, or ``"none"`` -> names."""
-    if value is None:
-        return []
-    names = value.split(",") if isinstance(value, str) else list(value)
-    names = [str(n).strip() for n in names if str(n).strip()]
-    if names == ["none"]:
-        return []
-    unknown = [n for n in names if n not in BASELINES]
-    if unknown or not names:
-        raise ValueError(
-            f"unknown baseline(s) {unknown or value!r}; choose from "
-            f"{', '.join(BASELINES)} (comma-separated) or 'none'."
-        )
-    return list(dict.fromkeys(names))
-
-
-# -- data -----------------------------------------------------------------
-def load_data(name: str, data_dir: Path | None = None, max_series: int | None = None):
-    """``(dataset, train list, test list)``; ``ValueError`` when unavailable."""
-    from gluonts.dataset.repository import dataset_names
-
-    from .datasets import find_data_dir, load_dataset
-
-    folder = find_data_dir(data_dir)
-    if folder is not None and not folder.is_dir():
-        raise ValueError(
-            f"data dir {folder} does not exist; pass --data-dir (or set "
-            "$GLUONTS_QF_DATA) with a folder of GluonTS datasets."
-        )
-    if folder is None and name not in dataset_names:
-        raise ValueError(
-            f"unknown dataset {name!r}; GluonTS knows: {', '.join(dataset_names)}."
-        )
-    try:
-        ds = load_dataset(name, folder)
-    except ValueError:
-        raise
-    except Exception as err:  # download or parse failure inside GluonTS
-        raise ValueError(
-            f"could not load dataset {name!r} with GluonTS: {err}"
-        ) from err
-    train = list(itertools.islice(ds.train, max_series))
-    test = list(itertools.islice(ds.test, max_series))
-    return ds, train, test
 
 
 @dataclass
@@ -233,10 +82,15 @@ def prepare(spec: RunSpec) -> PreparedRun:
 
 # -- training -------------------------------------------------------------
 def make_estimator(model: str, run: PreparedRun, root: Path):
-    """The estimator ``model`` (ours or a trained baseline), checkpoints under ``root``.
+    """The estimator of the trained ``model``, checkpoints under ``root``.
 
-    Every trained model gets the same budget: epochs x batches x batch size.
+    Every trained model gets the same budget: epochs x batches x batch size;
+    our models also get the run's ``estimator`` settings. ``ValueError`` for
+    an unknown or untrained model, or for a bad estimator setting.
     """
+    entry = get_model(model)
+    if not entry.trained:
+        raise ValueError(f"{model} is not trained, so it has no estimator.")
     spec = run.spec
     trainer_kwargs = {
         "max_epochs": spec.epochs,
@@ -246,34 +100,26 @@ def make_estimator(model: str, run: PreparedRun, root: Path):
         **spec.trainer,
         "default_root_dir": str(root / model),
     }
-    common = {
-        "prediction_length": run.prediction_length,
+    budget = {
         "trainer_kwargs": trainer_kwargs,
         "batch_size": spec.batch_size,
         "num_batches_per_epoch": spec.batches_per_epoch,
         "lr": float(spec.lr),
     }
-    if model in MODELS:
-        from ..model.iqf import IQFEstimator
-        from ..model.mqf2 import MQF2Estimator
-
-        cls = {"iqf": IQFEstimator, "mqf2": MQF2Estimator}[model]
-        try:
-            return cls(freq=run.freq, **spec.estimator, **common)
-        except TypeError as err:  # an unknown estimator setting
-            raise ValueError(f"bad estimator setting: {err}") from err
-    if model == "deepar":
-        from gluonts.torch.model.deepar import DeepAREstimator
-
-        return DeepAREstimator(freq=run.freq, **common)  # Student's t output
-    if model == "feedforward":
-        from gluonts.torch.model.simple_feedforward import SimpleFeedForwardEstimator
-
-        return SimpleFeedForwardEstimator(**common)  # Student's t output
-    raise ValueError(f"unknown model {model!r}; choose from {MODELS + BASELINES}.")
+    if not entry.ours:
+        return entry.build(run.freq, run.prediction_length, **budget)
+    try:
+        return entry.build(run.freq, run.prediction_length, **spec.estimator, **budget)
+    except TypeError as err:  # an unknown estimator setting
+        raise ValueError(f"bad estimator setting: {err}") from err
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's generators.
+
+    GluonTS samples training windows with numpy and ``random``; torch draws
+    the initial weights and the training samples.
+    """
     import torch
 
     random.seed(seed)
@@ -281,14 +127,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def fit(model: str, run: PreparedRun, root: Path):
-    """Train ``model`` (seasonal naive needs no training); ``(predictor, seconds)``."""
-    if model == "seasonal_naive":
-        from gluonts.model.seasonal_naive import SeasonalNaivePredictor
-        from gluonts.time_feature import get_seasonality
+def fit(model: str, run: PreparedRun, root: Path) -> tuple[Any, float]:
+    """``(predictor, training seconds)`` of ``model``, trained on ``run.train``.
 
-        season = get_seasonality(run.freq)
-        return SeasonalNaivePredictor(run.prediction_length, season), 0.0
+    An untrained model (seasonal naive) is built as it is, in 0 seconds.
+    """
+    entry = get_model(model)
+    if not entry.trained:
+        return entry.build(run.freq, run.prediction_length), 0.0
     seed_everything(run.spec.seed)
     estimator = make_estimator(model, run, root)
     start = time.perf_counter()
@@ -347,18 +193,17 @@ def save_plots(run: PreparedRun, res: BacktestResult, out: Path) -> None:
     """``fan_chart.png`` (4 series) and ``quantile_function.png`` (first series).
 
     The quantile-function plot shows a learned curve, so it is drawn only for
-    IQF forecasts (not for MQF2's joint samples).
+    models with ``exact_quantiles`` in the registry (IQF, not MQF2's samples).
     """
-    from ..distributions.iqf import IQF
     from ..plotting import plot_fan_chart, plot_quantile_function
 
     title = f"{run.spec.dataset}: {run.spec.model} forecasts"
     plot_fan_chart(res.forecasts, res.series, out / "fan_chart.png", title=title)
-    if not isinstance(getattr(res.forecasts[0], "distribution", None), IQF):
+    if not get_model(run.spec.model).exact_quantiles:
         return
     step = run.prediction_length // 2
     fc, ts = res.forecasts[0], res.series[0]
-    truth = float(np.asarray(ts.loc[fc.index[step]], dtype=float).reshape(-1)[0])
+    truth = float(target_window(ts, fc)[step])
     plot_quantile_function(fc, step, out / "quantile_function.png", truth=truth)
 
 
@@ -397,7 +242,7 @@ def forecast_rows(
         mean = np.asarray(fc.mean, dtype=float).reshape(-1)
         truth = None
         if series is not None:
-            truth = np.asarray(series[i].loc[fc.index], dtype=float).reshape(-1)
+            truth = target_window(series[i], fc)  # (T,)
         item = fc.item_id if fc.item_id is not None else i
         for t, period in enumerate(fc.index):
             row = [item, t + 1, period.to_timestamp().isoformat(), mean[t], *q[:, t]]

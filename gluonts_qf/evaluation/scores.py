@@ -1,39 +1,28 @@
-"""Forecast metrics beyond GluonTS's ``Evaluator``.
+"""Forecast scores beyond GluonTS's ``Evaluator``, one forecast or a list at a time.
 
-Crossing rate, weighted CRPS, and two scores of the joint forecast of each
-series' horizon vector: the energy score (Gneiting and Raftery, 2007) and the
-variogram score (Scheuerer and Hamill, 2015). ``backtest`` runs GluonTS's own
-evaluation (``make_evaluation_predictions`` and ``Evaluator``) and adds the
-metrics defined here, so every number in a results table comes from one place.
+Quantiles of a forecast (exact for IQF), the crossing rate, the CRPS (closed
+form or the unbiased sample estimator) and its weighted sum, and two scores of
+the joint forecast of each series' horizon vector: the energy score (Gneiting
+and Raftery, 2007) and the variogram score (Scheuerer and Hamill, 2015). Pure
+functions of forecasts and observations; :mod:`gluonts_qf.evaluation.backtest`
+runs the forecasts and collects these scores beside GluonTS's own metrics.
 """
 
 from __future__ import annotations
 
-import time
-import warnings
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 from gluonts.model.forecast import Forecast, SampleForecast
 
 from ..checks import check_levels
 from ..distributions.iqf import IQF
+from ..distributions.mqf2 import check_beta, energy_score_from_samples
 
+#: Quantile levels of the quantile losses, coverages and crossing rate.
 DEFAULT_QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-#: The metrics ``backtest`` reports, in table order.
-REPORTED = (
-    "mean_wQuantileLoss",
-    "wCRPS",
-    "MASE",
-    "ND",
-    "NRMSE",
-    "Coverage[0.1]",
-    "Coverage[0.9]",
-    "crossing_rate",
-    "ES",
-    "VS",
-)
 
 
 def forecast_quantiles(forecast: Forecast, levels: Sequence[float]) -> np.ndarray:
@@ -47,8 +36,6 @@ def forecast_quantiles(forecast: Forecast, levels: Sequence[float]) -> np.ndarra
     """
     dist = getattr(forecast, "distribution", None)
     if isinstance(dist, IQF):
-        import torch
-
         with torch.no_grad():
             q = dist.quantile(list(levels))  # (T, L)
         return np.moveaxis(q.detach().cpu().numpy(), -1, 0)  # (T, L) -> (L, T)
@@ -136,8 +123,6 @@ def forecast_crps(
     y_filled = np.where(missing, 0.0, y)
     dist = getattr(forecast, "distribution", None)
     if dist is not None and hasattr(dist, "crps"):
-        import torch
-
         with torch.no_grad():  # the distribution casts y to its dtype and device
             value = dist.crps(torch.as_tensor(y_filled))
         out = value.detach().cpu().numpy().astype(np.float64)
@@ -233,25 +218,23 @@ def sample_energy_score(samples: np.ndarray, y: np.ndarray, beta: float = 1.0) -
 
     ``mean_i ||x_i - y||^b - sum_{i != j} ||x_i - x_j||^b / (2 S (S - 1))``,
     over the coordinates where ``y`` is finite (``nan`` when there are none).
-    With one sample it is ``||x - y||^b``. Pairwise distances come from the
-    Gram matrix of the centred samples, O(S^2) memory.
+    With one sample it is ``||x - y||^b``. A numpy front end to
+    :func:`gluonts_qf.distributions.mqf2.energy_score_from_samples` (MQF2's
+    training loss), computed in float64 on the observed coordinates only.
 
     Shapes: samples (S, D), y (D,) -> float.
     """
-    if not 0 < beta < 2:
-        raise ValueError(f"beta must lie strictly between 0 and 2, got {beta!r}.")
+    beta = check_beta(beta)
     x, y = _observed(samples, y)
     if y.size == 0:
         return float("nan")
-    term1 = float(np.mean(np.linalg.norm(x - y, axis=1) ** beta))
-    s = x.shape[0]
-    if s < 2:
-        return term1
-    c = x - x.mean(0)
-    sq = (c * c).sum(1)
-    d2 = np.clip(sq[:, None] + sq[None, :] - 2 * c @ c.T, 0.0, None)  # (S, S)
-    np.fill_diagonal(d2, 0.0)
-    return term1 - float((d2 ** (beta / 2)).sum()) / (2 * s * (s - 1))
+    if x.shape[0] == 1:  # two equal samples: no pair term, the same first term
+        x = np.repeat(x, 2, axis=0)
+    with torch.no_grad():
+        score = energy_score_from_samples(
+            torch.from_numpy(x), torch.from_numpy(y), beta
+        )
+    return float(score)
 
 
 def sample_variogram_score(samples: np.ndarray, y: np.ndarray, p: float = 0.5) -> float:
@@ -317,109 +300,3 @@ def variogram_score(
     return _joint_scores(
         lambda x, y: sample_variogram_score(x, y, p), forecasts, series, num_samples
     )
-
-
-class BacktestResult(dict):
-    """Flat ``{metric: value}`` dict that also keeps what produced it.
-
-    Attributes
-    ----------
-    forecasts
-        The forecasts, one per test series.
-    series
-        The true series (history and test window), one per forecast.
-    item_metrics
-        GluonTS's per-series metrics table.
-    """
-
-    def __init__(
-        self,
-        metrics: dict[str, float],
-        forecasts: list[Forecast],
-        series: list[pd.DataFrame],
-        item_metrics: pd.DataFrame | None = None,
-    ) -> None:
-        super().__init__(metrics)
-        self.forecasts = forecasts
-        self.series = series
-        self.item_metrics = item_metrics
-
-
-def backtest(
-    predictor,
-    test_dataset,
-    num_samples: int = 100,
-    quantiles: Sequence[float] = DEFAULT_QUANTILES,
-    progress: bool = True,
-    desc: str = "forecasting",
-) -> BacktestResult:
-    """Forecast the last window of every test series and score it.
-
-    Runs ``gluonts.evaluation.make_evaluation_predictions`` and
-    ``gluonts.evaluation.Evaluator(quantiles=..., num_workers=0)``, then adds
-    the weighted CRPS (exact for distributions with ``crps`` such as IQF, the
-    unbiased estimator from the forecast's samples for sample forecasts, from
-    ``max(num_samples, 1000)`` draws for other distribution forecasts; ``nan``
-    with a warning for quantile forecasts) and the crossing rate at
-    ``quantiles``, and the energy score ``ES`` and variogram score ``VS``
-    (order 0.5) of each series' horizon vector, from the forecast's samples
-    (``num_samples`` draws for distribution forecasts, whose steps are then
-    independent; ``nan`` with a warning for quantile forecasts).
-
-    Parameters
-    ----------
-    predictor
-        Any GluonTS predictor.
-    test_dataset
-        Series whose last ``prediction_length`` steps are the test window.
-    num_samples
-        Samples for sampling-based predictors (ignored by exact ones).
-    quantiles
-        Levels for the quantile losses, coverages and crossing rate.
-    progress
-        Show tqdm progress bars (forecasting and evaluation).
-    desc
-        Label of the forecasting progress bar.
-
-    Returns
-    -------
-    BacktestResult
-        ``mean_wQuantileLoss, wCRPS, MASE, ND, NRMSE, Coverage[0.1],
-        Coverage[0.9], crossing_rate, ES, VS, predict_seconds, num_series`` (coverages
-        at levels not in ``quantiles`` are ``nan``); ``.forecasts``,
-        ``.series`` and ``.item_metrics`` keep the details.
-    """
-    from gluonts.env import env
-    from gluonts.evaluation import Evaluator, make_evaluation_predictions
-    from tqdm.auto import tqdm
-
-    levels = np.sort(check_levels(quantiles, "quantiles"))
-    test_dataset = list(test_dataset)
-    forecast_it, ts_it = make_evaluation_predictions(
-        test_dataset, predictor, num_samples=num_samples
-    )
-    start = time.perf_counter()
-    bar = tqdm(forecast_it, total=len(test_dataset), desc=desc, disable=not progress)
-    forecasts = list(bar)
-    predict_seconds = time.perf_counter() - start
-    series = list(ts_it)
-
-    evaluator = Evaluator(quantiles=levels.tolist(), num_workers=0)
-    with env._let(use_tqdm=progress):
-        agg, item_metrics = evaluator(series, forecasts, num_series=len(forecasts))
-    metrics = {key: float(agg.get(key, float("nan"))) for key in REPORTED}
-    try:
-        metrics["wCRPS"] = weighted_crps(forecasts, series, max(num_samples, 1000))
-    except TypeError as err:  # e.g. QuantileForecast: no samples, no distribution
-        warnings.warn(f"wCRPS not computed: {err}", stacklevel=2)
-        metrics["wCRPS"] = float("nan")
-    metrics["crossing_rate"] = crossing_rate(forecasts, levels)
-    try:
-        metrics["ES"] = energy_score(forecasts, series, num_samples=num_samples)
-        metrics["VS"] = variogram_score(forecasts, series, num_samples=num_samples)
-    except TypeError as err:  # quantile forecasts: no joint samples
-        warnings.warn(f"ES and VS not computed: {err}", stacklevel=2)
-        metrics["ES"] = metrics["VS"] = float("nan")
-    metrics["predict_seconds"] = predict_seconds
-    metrics["num_series"] = len(forecasts)
-    return BacktestResult(metrics, forecasts, series, item_metrics)

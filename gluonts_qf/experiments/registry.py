@@ -1,0 +1,108 @@
+"""The models a run can train or compare against, by name, with what they can do.
+
+Runs, the command line and the plots look a model up here instead of testing
+its name, so adding a model is adding one :class:`ModelEntry` to ``REGISTRY``.
+Model code is imported only when a model is built, so listing the names is
+cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model: how to build it and what its forecasts offer.
+
+    Attributes
+    ----------
+    name
+        The name runs and the command line use (``--model``, ``--baselines``).
+    build
+        ``build(freq, prediction_length, **kwargs)``. For a trained model, its
+        GluonTS estimator, ``kwargs`` being the run's budget (``trainer_kwargs``,
+        ``batch_size``, ``num_batches_per_epoch``, ``lr``) and, for one of ours,
+        the run's ``estimator`` settings. For an untrained model, its predictor
+        (no ``kwargs``).
+    ours
+        A gluonts-qf model (a run's ``model``, configured by its ``estimator``
+        settings) rather than a baseline (one of a run's ``baselines``).
+    trained
+        Whether ``build`` returns an estimator to train (else a predictor).
+    exact_quantiles
+        Forecasts carry a quantile function evaluated exactly at any level, so
+        a run also plots that function (``quantile_function.png``).
+    joint_samples
+        Forecasts are sample paths drawn jointly over the horizon, so the
+        energy and variogram scores measure the dependence between steps;
+        otherwise the steps are sampled independently or the forecast is one
+        point.
+    """
+
+    name: str
+    build: Callable[..., Any]
+    ours: bool
+    trained: bool = True
+    exact_quantiles: bool = False
+    joint_samples: bool = False
+
+
+def _iqf(freq: str, prediction_length: int, **kwargs: Any):
+    from ..model.iqf import IQFEstimator
+
+    return IQFEstimator(freq=freq, prediction_length=prediction_length, **kwargs)
+
+
+def _mqf2(freq: str, prediction_length: int, **kwargs: Any):
+    from ..model.mqf2 import MQF2Estimator
+
+    return MQF2Estimator(freq=freq, prediction_length=prediction_length, **kwargs)
+
+
+def _seasonal_naive(freq: str, prediction_length: int):
+    """Repeat the last season (of the frequency's usual length)."""
+    from gluonts.model.seasonal_naive import SeasonalNaivePredictor
+    from gluonts.time_feature import get_seasonality
+
+    return SeasonalNaivePredictor(prediction_length, get_seasonality(freq))
+
+
+def _deepar(freq: str, prediction_length: int, **kwargs: Any):
+    """GluonTS's DeepAR with its default Student's t output."""
+    from gluonts.torch.model.deepar import DeepAREstimator
+
+    return DeepAREstimator(freq=freq, prediction_length=prediction_length, **kwargs)
+
+
+def _feedforward(freq: str, prediction_length: int, **kwargs: Any):
+    """GluonTS's SimpleFeedForward (Student's t output; it takes no ``freq``)."""
+    from gluonts.torch.model.simple_feedforward import SimpleFeedForwardEstimator
+
+    return SimpleFeedForwardEstimator(prediction_length=prediction_length, **kwargs)
+
+
+REGISTRY: dict[str, ModelEntry] = {
+    entry.name: entry
+    for entry in (
+        ModelEntry("iqf", _iqf, ours=True, exact_quantiles=True),
+        ModelEntry("mqf2", _mqf2, ours=True, joint_samples=True),
+        ModelEntry("seasonal_naive", _seasonal_naive, ours=False, trained=False),
+        ModelEntry("deepar", _deepar, ours=False, joint_samples=True),
+        ModelEntry("feedforward", _feedforward, ours=False),
+    )
+}
+
+
+def model_names(ours: bool) -> tuple[str, ...]:
+    """Our models (``ours=True``) or the baselines, in registry order."""
+    return tuple(name for name, entry in REGISTRY.items() if entry.ours == ours)
+
+
+def get_model(name: str) -> ModelEntry:
+    """The entry of ``name``; ``ValueError`` listing the known names otherwise."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(REGISTRY)}.")
+    return REGISTRY[name]

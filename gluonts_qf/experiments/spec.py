@@ -1,0 +1,190 @@
+"""What a run is: the ``RunSpec`` dataclass, its validation and its config files.
+
+A ``RunSpec`` is what a YAML config file (``gluonts-qf train --config``) holds,
+one key per field; ``--set KEY=VALUE`` options add estimator and trainer
+keyword arguments. Model names are checked against
+:mod:`gluonts_qf.experiments.registry`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..checks import check_choice, check_int, check_optional_int, check_positive
+from .registry import model_names
+
+#: Estimator arguments a run sets itself, and where they come from instead.
+RESERVED = {
+    "freq": "the dataset",
+    "prediction_length": "the dataset",
+    "trainer_kwargs": "the trainer settings",
+    "lr": "lr (--lr)",
+    "batch_size": "batch_size (--batch-size)",
+    "num_batches_per_epoch": "batches_per_epoch (--batches-per-epoch)",
+}
+#: The smallest seed ``torch.manual_seed`` accepts.
+MIN_SEED = -(2**63)
+
+
+@dataclass
+class RunSpec:
+    """What to train and compare: dataset, model, budget and baselines.
+
+    Parameters
+    ----------
+    dataset
+        GluonTS dataset name, e.g. ``"m4_hourly"``.
+    model
+        Model to train, one of ours in the registry (``"iqf"`` or ``"mqf2"``).
+    data_dir
+        Folder of GluonTS datasets; default ``$GLUONTS_QF_DATA``, then
+        GluonTS's own location.
+    epochs, batches_per_epoch, batch_size, lr
+        Training budget, shared by the model and the trained baselines.
+    seed
+        Seed set before each model is trained.
+    max_series
+        Use only the first ``max_series`` train and test series (quick runs).
+    baselines
+        Baselines of the registry (``"seasonal_naive"``, ``"deepar"``,
+        ``"feedforward"``), in any form :func:`parse_baselines` reads.
+    estimator
+        Extra keyword arguments of the model's estimator (e.g. ``hidden_size``).
+    trainer
+        Extra ``lightning.Trainer`` arguments (e.g. ``gradient_clip_val``).
+    quiet
+        No progress bars or training logs.
+    """
+
+    dataset: str
+    model: str = "iqf"
+    data_dir: Path | None = None
+    epochs: int = 10
+    batches_per_epoch: int = 50
+    batch_size: int = 32
+    lr: float = 1e-3
+    seed: int = 0
+    max_series: int | None = None
+    baselines: list[str] = field(default_factory=lambda: ["seasonal_naive"])
+    estimator: dict[str, Any] = field(default_factory=dict)
+    trainer: dict[str, Any] = field(default_factory=dict)
+    quiet: bool = False
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunSpec:
+        """Build from a mapping (e.g. a YAML config); unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(
+                f"unknown run setting(s) {unknown}; allowed: {sorted(names)}."
+            )
+        if "dataset" not in values:
+            raise ValueError("a run needs a dataset (e.g. dataset: m4_hourly).")
+        return cls(**values)
+
+    def validate(self) -> RunSpec:
+        """Check (and normalise) every field; ``ValueError`` says what to fix.
+
+        Idempotent: a validated spec validates again unchanged.
+        """
+        for name in ("epochs", "batches_per_epoch", "batch_size"):
+            setattr(self, name, check_int(name, getattr(self, name)))
+        self.max_series = check_optional_int("max_series", self.max_series)
+        self.seed = check_int("seed", self.seed, low=MIN_SEED)
+        with contextlib.suppress(TypeError, ValueError):
+            self.lr = float(self.lr)  # YAML reads 1e-3 (no dot) as a string
+        self.lr = check_positive("lr", self.lr)
+        self.model = check_choice("model", self.model, model_names(ours=True))
+        self.baselines = parse_baselines(self.baselines)
+        for name in ("estimator", "trainer"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(  # noqa: TRY004
+                    f"{name} must be a mapping of keyword arguments, "
+                    f"got {getattr(self, name)!r}."
+                )
+        for key in self.estimator:
+            if key in RESERVED:
+                raise ValueError(
+                    f"estimator setting {key!r} is not allowed; it comes from "
+                    f"{RESERVED[key]}."
+                )
+        if self.data_dir is not None:
+            self.data_dir = Path(self.data_dir).expanduser()
+        return self
+
+
+def parse_baselines(value: str | Sequence[str] | None) -> list[str]:
+    """Baseline names from ``"seasonal_naive,deepar"`` or a list of names.
+
+    ``None``, ``"none"``, ``["none"]`` and an empty list all mean no baselines;
+    repeated names count once. ``ValueError`` for unknown names and for a
+    string that names nothing (e.g. ``""``).
+    """
+    if value is None:
+        return []
+    names = value.split(",") if isinstance(value, str) else list(value)
+    names = [str(n).strip() for n in names if str(n).strip()]
+    if names == ["none"] or (not names and not isinstance(value, str)):
+        return []
+    baselines = model_names(ours=False)
+    unknown = [n for n in names if n not in baselines]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown baseline(s) {unknown or value!r}; choose from "
+            f"{', '.join(baselines)} (comma-separated) or 'none'."
+        )
+    return list(dict.fromkeys(names))
+
+
+def parse_settings(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``--set`` options to estimator and trainer keyword arguments.
+
+    ``["hidden_size=32", "trainer.gradient_clip_val=1"]`` ->
+    ``{"estimator": {"hidden_size": 32}, "trainer": {"gradient_clip_val": 1}}``;
+    each value is read with ``yaml.safe_load``. ``ValueError`` for an item
+    without ``=`` or for an estimator argument the run sets itself.
+    """
+    out: dict[str, dict[str, Any]] = {"estimator": {}, "trainer": {}}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(
+                f"--set expects KEY=VALUE, got {item!r} (e.g. hidden_size=32)."
+            )
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise ValueError(f"--set {item!r}: the value is not valid YAML.") from err
+        if key.startswith("trainer."):
+            out["trainer"][key.removeprefix("trainer.")] = value
+        elif key in RESERVED:
+            raise ValueError(
+                f"--set {key}=... is not allowed; {key} comes from {RESERVED[key]}."
+            )
+        else:
+            out["estimator"][key] = value
+    return out
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping of ``RunSpec`` fields (``-`` or ``_`` in keys); ``{}`` if empty."""
+    try:
+        values = yaml.safe_load(Path(path).read_text())
+    except OSError as err:
+        raise ValueError(f"cannot read config {path}: {err.strerror}.") from err
+    except yaml.YAMLError as err:
+        raise ValueError(f"config {path} is not valid YAML: {err}") from err
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ValueError(f"config {path} must be a mapping of run settings.")  # noqa: TRY004
+    return {str(k).replace("-", "_"): v for k, v in values.items()}

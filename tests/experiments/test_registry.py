@@ -1,0 +1,74 @@
+"""The model registry: names, look-ups, and capabilities that match real forecasts."""
+
+from __future__ import annotations
+
+import pytest
+from gluonts.model.forecast import SampleForecast
+from gluonts.model.seasonal_naive import SeasonalNaivePredictor
+
+from gluonts_qf.distributions.iqf import IQF
+from gluonts_qf.experiments import RunSpec, prepare, registry
+from gluonts_qf.experiments.registry import REGISTRY, ModelEntry, get_model
+from gluonts_qf.experiments.runs import fit, make_estimator
+
+
+@pytest.fixture(scope="module")
+def tiny_run(data_dir):
+    """Four m4_hourly series, one batch of one epoch: enough to get forecasts."""
+    spec = RunSpec(
+        dataset="m4_hourly",
+        data_dir=data_dir,
+        epochs=1,
+        batches_per_epoch=1,
+        batch_size=8,
+        max_series=4,
+        baselines=[],
+        quiet=True,
+    )
+    return prepare(spec)
+
+
+def test_names_and_lookup():
+    assert registry.model_names(ours=True) == ("iqf", "mqf2")
+    assert registry.model_names(ours=False) == (
+        "seasonal_naive",
+        "deepar",
+        "feedforward",
+    )
+    assert get_model("mqf2") is REGISTRY["mqf2"]
+    with pytest.raises(ValueError, match="unknown model 'arima'; choose from iqf"):
+        get_model("arima")
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_capabilities_match_the_forecasts(name, tiny_run, tmp_path):
+    entry = REGISTRY[name]
+    predictor, seconds = fit(name, tiny_run, tmp_path)
+    assert (seconds > 0) == entry.trained
+    forecast = next(iter(predictor.predict(tiny_run.test[:1])))
+    assert len(forecast.index) == tiny_run.prediction_length
+    exact = isinstance(getattr(forecast, "distribution", None), IQF)
+    assert exact == entry.exact_quantiles
+    paths = isinstance(forecast, SampleForecast) and forecast.samples.shape[0] > 1
+    assert paths == entry.joint_samples
+
+
+def test_untrained_model_has_no_estimator(tiny_run, tmp_path):
+    with pytest.raises(ValueError, match="not trained"):
+        make_estimator("seasonal_naive", tiny_run, tmp_path)
+
+
+def test_one_entry_adds_a_model(tiny_run, tmp_path, monkeypatch):
+    """A new baseline is one registry entry: specs accept it, runs build it."""
+
+    def daily_naive(freq: str, prediction_length: int):
+        return SeasonalNaivePredictor(prediction_length, season_length=24)
+
+    entry = ModelEntry("daily_naive", daily_naive, ours=False, trained=False)
+    monkeypatch.setitem(REGISTRY, "daily_naive", entry)
+    spec = RunSpec(dataset="m4_hourly", baselines="daily_naive").validate()
+    assert spec.baselines == ["daily_naive"]
+    predictor, seconds = fit("daily_naive", tiny_run, tmp_path)
+    assert isinstance(predictor, SeasonalNaivePredictor) and seconds == 0.0
+    with pytest.raises(ValueError, match="model must be one of"):
+        RunSpec(dataset="m4_hourly", model="daily_naive").validate()
