@@ -278,7 +278,7 @@ def test_train_without_baselines(data_dir, tmp_path, capsys):
     [
         ("dataset: m4_hourly\nepoch: 3\n", "unknown run setting"),
         ("epochs: 3\n", "--dataset is required"),
-        ("dataset: m4_hourly\nepochs: 0\n", "epochs must be an integer >= 1"),
+        ("dataset: m4_hourly\nepochs: 0\n", "epochs must be a positive integer"),
         ("dataset: m4_hourly\nbaselines: arima\n", "unknown baseline"),
         ("dataset: m4_hourly\nestimator: {lr: 0.1}\n", "comes from lr"),
         ("- a\n- b\n", "must be a mapping"),
