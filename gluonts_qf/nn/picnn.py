@@ -3,7 +3,7 @@
 Amos, Xu, Kolter (ICML 2017), "Input Convex Neural Networks", section 3.2
 (the partially input-convex network, PICNN); Kan et al. (AISTATS 2022),
 "Multivariate Quantile Function Forecaster" (the quantile map as the gradient of
-a PICNN potential). See ``DESIGN.md`` section 2.
+a PICNN potential).
 
 The gradient and the Hessian in ``x`` are written out by hand (a backward and a
 forward-mode pass through the layers), so a quantile map costs one forward and

@@ -5,7 +5,8 @@ Forecaster"; used by Park et al., 2022, Sec. 5): a GRU runs over the scaled
 past (target, observed mask, seasonal lags, time features, static embedding)
 and every one of the last ``F`` positions is a forecast origin. A global MLP
 turns each origin's state into one context per horizon step; a local MLP adds
-the known future time features and the seasonal-naive anchor of that step.
+the known future time features and the anchor of that step (the seasonal-naive
+value, the last value or zero).
 All origins of a window are trained at once ("forking sequences").
 """
 
@@ -157,7 +158,7 @@ class ForkingEncoder(nn.Module):
         num_layers: int,
         decoder_hidden: int,
         dropout: float,
-        scaling: str = "mean",
+        scaling: str,
     ) -> None:
         super().__init__()
         self.scaling = scaling
