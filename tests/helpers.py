@@ -44,3 +44,23 @@ def trainer_kwargs(root: Path, epochs: int = 1, callbacks: Sequence = ()) -> dic
         "default_root_dir": str(root),
         "callbacks": list(callbacks),
     }
+
+
+def brute_force_energy_score(samples: np.ndarray, y: np.ndarray, beta: float) -> float:
+    """Energy score by a double loop over the samples of one observation.
+
+    samples (n, D), y (D,); coordinates where ``y`` is not finite are left out
+    of every norm. The unbiased estimate
+    ``mean_i ||x_i - y||^b - sum_{i != j} ||x_i - x_j||^b / (2 n (n - 1))``.
+    """
+    ok = np.isfinite(y)
+    x, y = samples[:, ok], y[ok]
+    n = len(x)
+    term1 = np.mean([np.linalg.norm(xi - y) ** beta for xi in x])
+    pairs = sum(
+        np.linalg.norm(x[i] - x[j]) ** beta
+        for i in range(n)
+        for j in range(n)
+        if i != j
+    )
+    return term1 - pairs / (2 * n * (n - 1))

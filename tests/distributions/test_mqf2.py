@@ -10,6 +10,7 @@ import pytest
 import torch
 from gluonts.core import serde
 from gluonts.model.forecast_generator import SampleForecastGenerator
+from helpers import brute_force_energy_score
 from scipy import integrate, special
 
 from gluonts_qf import MQF2, MQF2Output
@@ -63,19 +64,6 @@ class QuadraticPotential:
         return torch.linalg.solve(self.a, y.unsqueeze(-1)).squeeze(-1)
 
 
-def brute_force_es(samples: np.ndarray, y: np.ndarray, beta: float) -> float:
-    """Double loop over samples of one observation: (n, D), (D,)."""
-    n = len(samples)
-    t1 = sum(np.linalg.norm(s - y) ** beta for s in samples) / n
-    t2 = sum(
-        np.linalg.norm(samples[i] - samples[j]) ** beta
-        for i in range(n)
-        for j in range(n)
-        if i != j
-    )
-    return t1 - t2 / (2 * n * (n - 1))
-
-
 @pytest.mark.parametrize("beta", [0.5, 1.0, 1.7])
 def test_energy_score_equals_double_loop(beta):
     g = torch.Generator().manual_seed(0)
@@ -86,8 +74,10 @@ def test_energy_score_equals_double_loop(beta):
     got_masked = energy_score_from_samples(samples, y, beta, obs)
     for b in range(4):
         s, t, o = samples[:, b].numpy(), y[b].numpy(), obs[b].numpy()
-        assert got[b].item() == pytest.approx(brute_force_es(s, t, beta), rel=1e-10)
-        want = brute_force_es(s[:, o], t[o], beta)
+        assert got[b].item() == pytest.approx(
+            brute_force_energy_score(s, t, beta), rel=1e-10
+        )
+        want = brute_force_energy_score(s[:, o], t[o], beta)
         assert got_masked[b].item() == pytest.approx(want, rel=1e-10, abs=1e-12)
 
 
@@ -102,7 +92,9 @@ def test_masked_energy_score_uses_observed_coordinates_only():
     samples = d.rsample((20,)).detach()
     for b in range(3):
         o = obs[b].numpy()
-        want = brute_force_es(samples[:, b].numpy()[:, o], y[b].numpy()[o], 1.3)
+        want = brute_force_energy_score(
+            samples[:, b].numpy()[:, o], y[b].numpy()[o], 1.3
+        )
         assert got[b].item() == pytest.approx(want, rel=1e-10)
     # float masks work the same, and a fully observed mask equals no mask
     torch.manual_seed(5)

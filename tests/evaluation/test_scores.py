@@ -10,6 +10,7 @@ import pytest
 import torch
 from gluonts.model.forecast import QuantileForecast, SampleForecast
 from gluonts.torch.model.forecast import DistributionForecast
+from helpers import brute_force_energy_score
 from scipy.stats import norm
 
 from gluonts_qf import IQFOutput
@@ -119,21 +120,6 @@ def test_forecast_crps_uses_closed_form_and_marks_missing():
 
 
 # -- joint scores: energy and variogram --------------------------------------
-def brute_energy(x, y, beta):
-    """Double loop over sample pairs, observed coordinates only."""
-    ok = np.isfinite(y)
-    x, y = x[:, ok], y[ok]
-    s = len(x)
-    term1 = np.mean([np.linalg.norm(xi - y) ** beta for xi in x])
-    pairs = sum(
-        np.linalg.norm(x[i] - x[j]) ** beta
-        for i in range(s)
-        for j in range(s)
-        if i != j
-    )
-    return term1 - pairs / (2 * s * (s - 1))
-
-
 def brute_variogram(x, y, p):
     total = 0.0
     for i in range(len(y)):
@@ -150,11 +136,11 @@ def test_energy_score_matches_brute_force(beta):
     x = 1e3 + rng.normal(size=(40, 7)) * np.arange(1, 8)
     y = 1e3 + rng.normal(size=7)
     assert sample_energy_score(x, y, beta) == pytest.approx(
-        brute_energy(x, y, beta), rel=1e-9
+        brute_force_energy_score(x, y, beta), rel=1e-9
     )
     y[[1, 4]] = np.nan  # missing values drop out of every norm
     assert sample_energy_score(x, y, beta) == pytest.approx(
-        brute_energy(x, y, beta), rel=1e-9
+        brute_force_energy_score(x, y, beta), rel=1e-9
     )
 
 
