@@ -13,25 +13,16 @@ import math
 import numpy as np
 import pytest
 import torch
+from oracles import exponential_iqf, random_iqf
 from scipy import integrate
 
-from gluonts_qf import IQF, IQFOutput
+from gluonts_qf import IQF
 from gluonts_qf.distributions._iqf_partial import (
     partial_expectations,
     quantile_slope,
 )
 
 D = torch.float64
-
-
-def random_iqf(seed, batch=(), knot_levels=(0.05, 0.3, 0.5, 0.8, 0.95), pieces=3):
-    """A random IQF built through IQFOutput.domain_map (the model's path)."""
-    g = torch.Generator().manual_seed(seed)
-    out = IQFOutput(knot_levels=knot_levels, num_pieces=pieces)
-    raw = [
-        2 * torch.randn(*batch, d, generator=g, dtype=D) for d in out.args_dim.values()
-    ]
-    return out.distribution(out.domain_map(*raw))
 
 
 CASES = [(0, (0.1, 0.9), 1), (1, (0.05, 0.3, 0.5, 0.8, 0.95), 3), (2, (0.2, 0.7), 4)]
@@ -135,16 +126,6 @@ def test_partials_match_monte_carlo():
         ):
             se = draws.std().item() / math.sqrt(len(z))
             assert abs(got.item() - draws.mean().item()) < 5 * se + 1e-12
-
-
-def exponential_iqf(rate: float, levels=(0.2, 0.5, 0.8), beta_l: float = 3.0) -> IQF:
-    """Knots on the quantiles ``-log(1 - a) / rate`` of Exp(rate), right tail rate ``rate``.
-
-    Right of the last knot the IQF *is* the exponential: ``q(u) = -log(1 - u) / rate``.
-    """
-    a = torch.tensor(levels, dtype=D)
-    values = -torch.log1p(-a) / rate
-    return IQF(a, values, torch.tensor(beta_l, dtype=D), torch.tensor(rate, dtype=D))
 
 
 def test_exponential_right_tail_is_exact():
