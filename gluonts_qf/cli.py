@@ -372,6 +372,7 @@ def run_decide(args: argparse.Namespace) -> Any:
         costs = None if args.costs is None else decisions.parse_costs(args.costs)
         _, _, test = runs.load_data(args.dataset, args.data_dir, args.max_series)
         predictor = runs.load_predictor(args.predictor)
+        runs.seed_everything(args.seed)  # sample forecasts (MQF2) draw with torch
         forecasts = list(predictor.predict(test))
         report = decisions.decide(
             forecasts, args.levels, costs, args.lead_time, seed=args.seed

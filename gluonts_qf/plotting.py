@@ -232,14 +232,15 @@ def plot_service_levels(
     fig = _new_figure(5.5, 3.8)
     ax = fig.add_subplot(1, 1, 1)
     ax.plot(q, 100 * lv, color="tab:blue", lw=1.5)
-    for u in check_levels(marks) if len(marks) else ():
+    for i, u in enumerate(check_levels(marks) if len(marks) else ()):
         x = float(np.interp(u, lv, q))
         ax.plot([x], [100 * u], "o", color="tab:red", ms=4)
         ax.annotate(
             f"{100 * u:g}%: {x:,.0f}" if abs(x) >= 100 else f"{100 * u:g}%: {x:.3g}",
             (x, 100 * u),
             fontsize=7,
-            xytext=(4, -10),
+            xytext=(4, -10) if i % 2 == 0 else (-4, 4),
+            ha="left" if i % 2 == 0 else "right",
             textcoords="offset points",
         )
     ax.set_xlabel("required quantity")
