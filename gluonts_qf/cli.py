@@ -206,14 +206,7 @@ def _add_forecast_parser(subs) -> None:
         "with --future, the steps after its end) and write quantiles to CSV.",
     )
     add = p.add_argument
-    add(
-        "--predictor",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="a saved predictor, or the --out folder of `gluonts-qf train`",
-    )
-    _add_data_options(p, required=True)
+    _add_predictor_options(p)
     add(
         "--levels",
         type=level_list,
@@ -237,14 +230,7 @@ def _add_decide_parser(subs) -> None:
         "to --out.",
     )
     add = p.add_argument
-    add(
-        "--predictor",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="a saved predictor, or the --out folder of `gluonts-qf train`",
-    )
-    _add_data_options(p, required=True)
+    _add_predictor_options(p)
     add(
         "--levels",
         type=level_list,
@@ -267,6 +253,18 @@ def _add_decide_parser(subs) -> None:
     add("--seed", type=int, default=0, help="seed of any sampling (default 0)")
     add("--out", type=Path, metavar="DIR", help="default runs/<dataset>-decide")
     p.set_defaults(func=run_decide, parser=p)
+
+
+def _add_predictor_options(p: argparse.ArgumentParser) -> None:
+    """``--predictor`` and the data options, shared by ``forecast`` and ``decide``."""
+    p.add_argument(
+        "--predictor",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="a saved predictor, or the --out folder of `gluonts-qf train`",
+    )
+    _add_data_options(p, required=True)
 
 
 def _add_data_options(p: argparse.ArgumentParser, required: bool) -> None:

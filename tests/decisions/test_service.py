@@ -124,16 +124,9 @@ def test_exponential_tail_of_iqf_is_exact():
 
 
 def scaled(d: IQF, loc: float, scale: float) -> IQF:
-    return IQF(
-        d.knot_levels,
-        d.knot_values,
-        d.beta_l,
-        d.beta_r,
-        d.level_shares,
-        d.value_shares,
-        torch.tensor(loc, dtype=torch.float64),
-        torch.tensor(scale, dtype=torch.float64),
-    )
+    """``d`` with its location and scale replaced."""
+    t = lambda x: torch.tensor(x, dtype=torch.float64)  # noqa: E731
+    return IQF(*_args(d)[:6], t(loc), t(scale))
 
 
 @pytest.mark.parametrize("pieces", [1, 3])
@@ -182,7 +175,8 @@ def test_float32_forecast_matches_float64():
     np.testing.assert_allclose(got.leftover, want.leftover, rtol=1e-4, atol=1e-2)
 
 
-def _args(d: IQF):
+def _args(d: IQF) -> tuple:
+    """The arguments that rebuild ``d``."""
     return (
         d.knot_levels,
         d.knot_values,
