@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train_parser(subs)
     _add_forecast_parser(subs)
+    _add_decide_parser(subs)
     return parser
 
 
@@ -164,14 +165,7 @@ def _add_forecast_parser(subs) -> None:
         "with --future, the steps after its end) and write quantiles to CSV.",
     )
     add = p.add_argument
-    add(
-        "--predictor",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="a saved predictor, or the --out folder of `gluonts-qf train`",
-    )
-    _add_data_options(p, required=True)
+    _add_predictor_options(p)
     add(
         "--levels",
         type=level_list,
@@ -181,6 +175,55 @@ def _add_forecast_parser(subs) -> None:
     add("--future", action="store_true", help="forecast after the end of each series")
     add("--output", type=Path, metavar="CSV", help="CSV file (default standard output)")
     p.set_defaults(func=run_forecast, parser=p)
+
+
+def _add_decide_parser(subs) -> None:
+    p = subs.add_parser(
+        "decide",
+        help="service-level trade-off, fill rate and cost-optimal stock from forecasts",
+        description="Forecast past the end of each test series with a saved "
+        "predictor and print, summed over series, the quantity each service level "
+        "requires, the extra quantity per extra percentage point, the fill rate "
+        "and (with --costs) the expected cost and the cost-optimal level; with "
+        "--lead-time k, for the total of the next k steps. Writes CSVs and plots "
+        "to --out.",
+    )
+    add = p.add_argument
+    _add_predictor_options(p)
+    add(
+        "--levels",
+        type=level_list,
+        default=[0.5, 0.8, 0.9, 0.94, 0.95, 0.98, 0.99],
+        help="comma-separated service levels in (0, 1) "
+        "(default 0.5,0.8,0.9,0.94,0.95,0.98,0.99)",
+    )
+    add(
+        "--costs",
+        metavar="UNDER,OVER",
+        help="per-unit cost of a unit short and of a unit left over, e.g. 4,1",
+    )
+    add(
+        "--lead-time",
+        type=positive_int,
+        default=1,
+        metavar="K",
+        help="decide for the total of the next K steps (default 1)",
+    )
+    add("--seed", type=int, default=0, help="seed of any sampling (default 0)")
+    add("--out", type=Path, metavar="DIR", help="default runs/<dataset>-decide")
+    p.set_defaults(func=run_decide, parser=p)
+
+
+def _add_predictor_options(p: argparse.ArgumentParser) -> None:
+    """``--predictor`` and the data options, shared by ``forecast`` and ``decide``."""
+    p.add_argument(
+        "--predictor",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="a saved predictor, or the --out folder of `gluonts-qf train`",
+    )
+    _add_data_options(p, required=True)
 
 
 def _add_data_options(p: argparse.ArgumentParser, required: bool) -> None:
@@ -276,6 +319,27 @@ def run_forecast(args: argparse.Namespace) -> dict[str, Any]:
         file=sys.stdout if args.output else sys.stderr,
     )
     return summary
+
+
+def run_decide(args: argparse.Namespace) -> Any:
+    """The ``decide`` command; returns the :class:`~.decisions.DecisionReport`."""
+    from . import decisions
+
+    with _usage_errors(args):
+        costs = None if args.costs is None else decisions.parse_costs(args.costs)
+        _, _, test = load_data(args.dataset, args.data_dir, args.max_series)
+        predictor = runs.load_predictor(args.predictor)
+        runs.seed_everything(args.seed)  # sample forecasts (MQF2) draw with torch
+        forecasts = list(predictor.predict(test))
+        report = decisions.decide(
+            forecasts, args.levels, costs, args.lead_time, seed=args.seed
+        )
+    print(f"{args.dataset}: {report.describe()}")
+    print(report.format())
+    out = args.out or Path("runs") / f"{args.dataset}-decide"
+    paths = report.save(out)
+    print(f"wrote {', '.join(p.name for p in paths)} to {out}")
+    return report
 
 
 # -- plumbing -------------------------------------------------------------

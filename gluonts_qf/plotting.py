@@ -199,3 +199,103 @@ def plot_quantile_function(
     ax.set_title(f"{item}step {step + 1} ({forecast.index[step]})", fontsize=9)
     ax.legend(loc="upper left", fontsize=7)
     return _save(fig, path)
+
+
+# -- decisions (gluonts_qf.decisions) ----------------------------------------
+def plot_service_levels(
+    levels: Sequence[float],
+    quantity: Sequence[float],
+    path: PathLike,
+    marks: Sequence[float] = (),
+    title: str | None = None,
+) -> Path:
+    """Service level against the quantity it requires, saved as a PNG.
+
+    Parameters
+    ----------
+    levels, quantity
+        The curve: service levels (increasing, in (0, 1)) and the quantity each
+        needs, both shape (L,), e.g. from :class:`~gluonts_qf.decisions.TradeOff`.
+    path
+        Where to write the PNG.
+    marks
+        Levels to mark and label with their quantity (read off the curve).
+    title
+        Optional axes title.
+    """
+    lv, q = np.asarray(levels, dtype=float), np.asarray(quantity, dtype=float)
+    if lv.shape != q.shape or lv.ndim != 1 or lv.size < 2:
+        raise ValueError(
+            f"levels and quantity must be two 1-D arrays of one length >= 2, got "
+            f"shapes {lv.shape} and {q.shape}."
+        )
+    fig = _new_figure(5.5, 3.8)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(q, 100 * lv, color="tab:blue", lw=1.5)
+    for i, u in enumerate(check_levels(marks) if len(marks) else ()):
+        x = float(np.interp(u, lv, q))
+        ax.plot([x], [100 * u], "o", color="tab:red", ms=4)
+        ax.annotate(
+            f"{100 * u:g}%: {x:,.0f}" if abs(x) >= 100 else f"{100 * u:g}%: {x:.3g}",
+            (x, 100 * u),
+            fontsize=7,
+            xytext=(4, -10) if i % 2 == 0 else (-4, 4),
+            ha="left" if i % 2 == 0 else "right",
+            textcoords="offset points",
+        )
+    ax.set_xlabel("required quantity")
+    ax.set_ylabel("service level (%)")
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def plot_lead_time_fan(
+    cumulative: dict[str, np.ndarray],
+    path: PathLike,
+    levels: Sequence[float] = (0.05, 0.25, 0.75, 0.95),
+    title: str | None = None,
+) -> Path:
+    """Fans of the running total over the next ``k`` steps, one per assumption.
+
+    Parameters
+    ----------
+    cumulative
+        ``{label: running totals}``, each of shape (S, k) (row ``s``: the total
+        of steps ``1..j`` of draw ``s``), e.g. ``{"joint samples": ...,
+        "independent steps": ...}`` from
+        :class:`~gluonts_qf.decisions.LeadTimeTotal`.
+    path
+        Where to write the PNG.
+    levels
+        Levels of the interval bounds, paired outside-in.
+    title
+        Optional axes title.
+    """
+    if not cumulative:
+        raise ValueError("nothing to plot; pass at least one {label: (S, k) array}.")
+    pairs = _intervals(levels)
+    fig = _new_figure(5.5, 3.8)
+    ax = fig.add_subplot(1, 1, 1)
+    colors = ("tab:blue", "tab:orange", "tab:green", "tab:red")
+    for (label, paths), color in zip(cumulative.items(), colors):
+        paths = np.asarray(paths, dtype=float)  # (S, k)
+        steps = np.arange(1, paths.shape[1] + 1)
+        for i, (lo, hi) in enumerate(pairs):
+            band = np.quantile(paths, [lo, hi], axis=0)  # (2, k)
+            ax.fill_between(
+                steps,
+                band[0],
+                band[1],
+                color=color,
+                lw=0,
+                alpha=0.15 + 0.15 * i,
+                label=f"{label}, {100 * (hi - lo):.0f}%" if i == 0 else None,
+            )
+        ax.plot(steps, np.median(paths, axis=0), color=color, lw=1.2)
+    ax.set_xlabel("lead time (steps)")
+    ax.set_ylabel("total demand over the lead time")
+    ax.legend(loc="upper left", fontsize=7)
+    ax.set_title(title or "running total of the next k steps", fontsize=9)
+    return _save(fig, path)

@@ -29,3 +29,11 @@ def m4_hourly(data_dir):
     from gluonts_qf.experiments.datasets import load_dataset
 
     return load_dataset("m4_hourly", data_dir)
+
+
+@pytest.fixture(scope="session")
+def offline_data() -> Path:
+    """Folder of GluonTS datasets; skips the test when it is missing."""
+    if not (DATA_DIR / "m4_hourly" / "metadata.json").exists():
+        pytest.skip(f"offline GluonTS datasets not found in {DATA_DIR}")
+    return DATA_DIR

@@ -13,7 +13,7 @@ from gluonts.pydantic import pydantic
 from gluonts.torch.distributions import DistributionOutput
 from torch.distributions import Distribution, constraints
 
-from ..checks import check_levels
+from ..checks import check_int, check_levels, check_positive
 from . import _iqf_ops as ops
 
 Levels = Union[Sequence[float], torch.Tensor]
@@ -173,20 +173,13 @@ class IQFOutput(DistributionOutput):
                 f"knot_levels must be strictly increasing without repeats, got "
                 f"{levels}; pass sorted(set(knot_levels))."
             )
-        if (
-            isinstance(num_pieces, bool)
-            or int(num_pieces) != num_pieces
-            or num_pieces < 1
-        ):
-            raise ValueError(
-                f"num_pieces must be an integer >= 1, got {num_pieces!r}; "
-                "use 1 for IQF or e.g. 5 for the spline variant."
-            )
-        if not tol > 0:
-            raise ValueError(f"tol must be > 0, got {tol!r}; the default is 1e-4.")
         self.knot_levels = tuple(levels)
-        self.num_pieces = int(num_pieces)
-        self.tol = float(tol)
+        self.num_pieces = check_int(
+            "num_pieces",
+            num_pieces,
+            hint="use 1 for IQF or e.g. 5 for the spline variant.",
+        )
+        self.tol = check_positive("tol", tol, hint="the default is 1e-4.")
         k, p = len(levels), self.num_pieces
         self.args_dim: Dict[str, int] = {"knot_values": k, "beta_l": 1, "beta_r": 1}
         if p > 1:

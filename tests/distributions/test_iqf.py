@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from oracles import random_iqf
 from scipy import integrate
 
 from gluonts_qf import IQF, IQFOutput
@@ -18,16 +19,6 @@ def hand_iqf(**kw) -> IQF:
     """One piece, knots (0.1, 0.9) at values (0, 1), both tail rates 2."""
     t = lambda x: torch.tensor(x, dtype=D)  # noqa: E731
     return IQF(t([0.1, 0.9]), t([0.0, 1.0]), t(2.0), t(2.0), **kw)
-
-
-def random_iqf(seed, batch=(), knot_levels=(0.05, 0.3, 0.5, 0.8, 0.95), pieces=3):
-    """A random IQF built through IQFOutput.domain_map (the model's path)."""
-    g = torch.Generator().manual_seed(seed)
-    out = IQFOutput(knot_levels=knot_levels, num_pieces=pieces)
-    raw = [
-        2 * torch.randn(*batch, d, generator=g, dtype=D) for d in out.args_dim.values()
-    ]
-    return out.distribution(out.domain_map(*raw))
 
 
 CASES = [

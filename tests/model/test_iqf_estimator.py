@@ -388,7 +388,7 @@ def test_series_all_shorter_than_the_horizon_is_a_clear_error(tmp_path):
         ({"knot_levels": [0.0, 0.5]}, "knot_levels must lie strictly between 0 and 1"),
         ({"knot_levels": [0.5, 1.2]}, "knot_levels must lie strictly between 0 and 1"),
         ({"knot_levels": [0.9, 0.1]}, "strictly increasing"),
-        ({"num_pieces": 0}, "num_pieces must be an integer >= 1"),
+        ({"num_pieces": 0}, "num_pieces must be a positive integer"),
         ({"freq": "not-a-freq"}, "is not a pandas frequency"),
         ({"hidden_size": 0}, "hidden_size must be a positive"),
         ({"lr": -1.0}, "lr must be a positive"),
