@@ -48,6 +48,7 @@ from ...checks import (
     check_optional_int,
     check_positive,
 )
+from ..adaptive import choose_settings
 from .encoder import ANCHORS, SCALINGS, ForkingEncoder
 from .lightning_module import ForkingLightningModule
 
@@ -63,6 +64,8 @@ TRAINING_INPUT_NAMES = PREDICTION_INPUT_NAMES + [
     "future_target",
     "future_observed_values",
 ]
+#: ``anchor`` values of the estimators: the encoder's, or "auto" (from the data).
+ESTIMATOR_ANCHORS = ("auto", *ANCHORS)
 #: Forking origins per training window when ``num_origins`` is not given.
 DEFAULT_NUM_ORIGINS = 8
 _POSITIVE_INTS = (
@@ -161,8 +164,14 @@ class ForkingEstimator(PyTorchLightningEstimator):
     season_length
         Season of the anchor and default lags; default from ``freq``.
     anchor
-        ``"seasonal"`` (default), ``"last"`` or ``"none"``: what the learned
-        forecast is relative to (seasonal naive, the last value, or zero).
+        ``"auto"`` (default), ``"seasonal"``, ``"last"`` or ``"none"``: what the
+        learned forecast is relative to (seasonal naive, the last value, or
+        zero). ``"auto"`` picks the last value or the seasonal-naive value (and,
+        unless given, the season among the frequency's calendar seasons, e.g.
+        52 for weekly data) by backtesting both on held-back ends of the
+        training series, and caps the default context and lags by the history
+        the series have (:mod:`gluonts_qf.model.adaptive`); the choice is made
+        in ``train_model``, stored in ``adaptive_choice`` and in the predictor.
     scaling
         ``"seasonal"`` (default: centre on the mean, scale by the mean absolute
         seasonal difference, i.e. in units of seasonal naive's in-sample error)
@@ -201,7 +210,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
         num_origins: Optional[pydantic.StrictInt] = None,
         lags_seq: Optional[List[int]] = None,
         season_length: Optional[pydantic.StrictInt] = None,
-        anchor: str = "seasonal",
+        anchor: str = "auto",
         scaling: str = "seasonal",
         hidden_size: pydantic.StrictInt = 64,
         num_layers: pydantic.StrictInt = 1,
@@ -233,7 +242,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
         check_interval("weight_decay", weight_decay, 0.0, float("inf"), True)
         check_interval("dropout", dropout, 0.0, 1.0, closed_low=True)
         check_choice("scaling", scaling, SCALINGS)
-        check_choice("anchor", anchor, ANCHORS)
+        check_choice("anchor", anchor, ESTIMATOR_ANCHORS)
         if lags_seq is not None and any(lag < 1 for lag in lags_seq):
             raise ValueError(f"lags_seq must hold lags >= 1, got {lags_seq}.")
         if cardinality is not None and any(c < 1 for c in cardinality):
@@ -254,6 +263,18 @@ class ForkingEstimator(PyTorchLightningEstimator):
             if lags_seq is not None
             else default_lags(self.season_length)
         )
+        # anchor="auto": chosen from the training data in train_model (see
+        # gluonts_qf.model.adaptive); until then, the seasonal anchor
+        self.requested = dict(
+            anchor=anchor,
+            season_length=season_length,
+            context_length=context_length,
+            num_origins=num_origins,
+            lags_seq=lags_seq,
+            train_sampler=train_sampler,
+        )
+        self.adaptive_choice: Optional[Dict[str, Any]] = None
+        self.anchor = "seasonal" if anchor == "auto" else anchor
         self.time_features = time_features_from_frequency_str(freq)
         self.cardinality = list(cardinality) if cardinality else [1]
         self.use_static_cat = bool(cardinality)
@@ -272,10 +293,43 @@ class ForkingEstimator(PyTorchLightningEstimator):
             min_future=prediction_length
         )
 
+    def adapt(self, training_data: Dataset) -> None:
+        """Resolve ``anchor="auto"``: anchor, season, context and lags from the data.
+
+        Sets the attributes the network is built from (recorded in the trained
+        predictor, so a serialised predictor forecasts the same) and
+        ``self.adaptive_choice``; training windows then start late enough for the
+        seasonal anchor of every origin to be observed (``min_past``).
+        """
+        req = self.requested
+        choice = choose_settings(
+            (entry[FieldName.TARGET] for entry in training_data),
+            self.freq,
+            self.prediction_length,
+            season_length=req["season_length"],
+            context_length=req["context_length"],
+            lags_seq=req["lags_seq"],
+        )
+        self.anchor, self.season_length = choice.anchor, choice.season_length
+        self.context_length, self.lags_seq = choice.context_length, choice.lags_seq
+        self.num_origins = req["num_origins"] or min(
+            self.context_length, DEFAULT_NUM_ORIGINS
+        )
+        if req["train_sampler"] is None and self.season_length > 1:
+            # the seasonal anchor of the earliest origin is observed
+            min_past = min(
+                self.season_length + self.num_origins - 1, choice.room_before_horizon
+            )
+            self.train_sampler = ExpectedNumInstanceSampler(
+                num_instances=1.0, min_future=self.prediction_length, min_past=min_past
+            )
+        self.adaptive_choice = choice.as_dict()
+
     def encoder_kwargs(self) -> Dict[str, Any]:
         """Keyword arguments of the model's :class:`ForkingEncoder`."""
         return dict(
             self.encoder_settings,
+            anchor=self.anchor,
             context_length=self.context_length,
             num_origins=self.num_origins,
             lags_seq=self.lags_seq,
@@ -425,4 +479,6 @@ class ForkingEstimator(PyTorchLightningEstimator):
         # keep transformed series in memory: recomputing time features of long
         # series for every window otherwise costs more than the training step
         kwargs["cache_data"] = kwargs.get("cache_data") or self.cache_data
+        if self.requested["anchor"] == "auto":
+            self.adapt(training_data)
         return super().train_model(training_data, validation_data, **kwargs)

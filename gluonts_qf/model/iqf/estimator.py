@@ -4,11 +4,13 @@ from typing import Sequence
 
 from gluonts.pydantic import pydantic
 
+from ...checks import check_choice
 from ...distributions.iqf import IQFOutput
 from ..forking.estimator import ForkingEstimator
 from ..forking.signature import with_shared_arguments
 from .lightning_module import IQFLightningModule
 
+CALIBRATIONS = ("none", "auto", "holdout", "insample")
 DEFAULT_KNOTS = (0.02, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.98)
 
 
@@ -26,6 +28,16 @@ class IQFEstimator(ForkingEstimator):
     ----------
     knot_levels, num_pieces, tol
         The IQF head (see :class:`~gluonts_qf.IQFOutput`).
+    calibration
+        ``"holdout"``: train without the last horizon of each series, then fit
+        a monotone map of the levels to the PIT of the forecasts of those
+        held-back horizons (see :mod:`gluonts_qf.calibration`): quantiles stay
+        exact and never cross. ``"insample"``: train on everything and fit the
+        map on the last horizons (seen in training). ``"auto"``: train on
+        everything, fit the map on the second-last horizon of each series and
+        keep it (refitted on the last two) only if it lowers the mean wQL of
+        the last horizon; ``calibration_info`` says what was done. ``"none"``
+        (default).
     """
 
     lightning_module_cls = IQFLightningModule
@@ -35,9 +47,34 @@ class IQFEstimator(ForkingEstimator):
         knot_levels: Sequence[float] = DEFAULT_KNOTS,
         num_pieces: pydantic.StrictInt = 1,
         tol: float = 1e-4,
+        calibration: str = "none",
         **kwargs,
     ) -> None:
+        self.calibration = check_choice("calibration", calibration, CALIBRATIONS)
+        self.calibration_info = None
         super().__init__(**kwargs)
         self.distr_output = IQFOutput(
             knot_levels=knot_levels, num_pieces=num_pieces, tol=tol
         )
+
+    def train_model(self, training_data, validation_data=None, **kwargs):
+        """Train; with ``calibration``, fit and install the level map."""
+        from ...calibration import auto_recalibrate, holdout_split, recalibrate
+
+        if self.calibration in ("none", "auto"):
+            out = super().train_model(training_data, validation_data, **kwargs)
+            if self.calibration == "none":
+                return out
+            predictor, self.calibration_info = auto_recalibrate(
+                out.predictor, training_data, self.prediction_length
+            )
+            return out._replace(predictor=predictor)
+        train, past, future = holdout_split(training_data, self.prediction_length)
+        if self.calibration == "insample":
+            train = training_data
+        out = super().train_model(train, validation_data, **kwargs)
+        predictor, knots = recalibrate(out.predictor, past, future)
+        self.calibration_info = (
+            None if knots is None else dict(zip(("levels", "values"), knots))
+        )
+        return out._replace(predictor=predictor)

@@ -20,7 +20,9 @@ class MQF2Estimator(ForkingEstimator):
     The forking-sequence encoder of :class:`~gluonts_qf.IQFEstimator` feeds an
     MQF2 head (Kan et al., 2022): per series, the ``T`` future values are
     ``loc + scale * grad phi(x; h)``, ``x ~ N(0, I_T)``, with ``phi`` a PICNN
-    convex in ``x``, relative to the encoder's anchor. Trained with the
+    convex in ``x``, relative to a naive anchor (by default, ``anchor="auto"``,
+    the last or the seasonal-naive value, whichever backtests better on the
+    training data). Trained with the
     energy score on every origin of each window; forecasts are
     ``SampleForecast``s whose samples (S, T) are joint draws, so dependence
     between horizon steps is kept. Each origin costs ``es_num_samples`` passes
