@@ -40,6 +40,10 @@ class ModelEntry:
         energy and variogram scores measure the dependence between steps;
         otherwise the steps are sampled independently or the forecast is one
         point.
+    may_fail
+        A reference model known to fail in some settings (a GluonTS defect or
+        a missing optional dependency); ``gluonts-qf reproduce`` reports its
+        error as a row instead of hiding it.
     """
 
     name: str
@@ -48,6 +52,7 @@ class ModelEntry:
     trained: bool = True
     exact_quantiles: bool = False
     joint_samples: bool = False
+    may_fail: bool = False
 
 
 def _iqf(freq: str, prediction_length: int, **kwargs: Any):
@@ -84,6 +89,74 @@ def _feedforward(freq: str, prediction_length: int, **kwargs: Any):
     return SimpleFeedForwardEstimator(prediction_length=prediction_length, **kwargs)
 
 
+#: Knot levels of the reference models with a quantile head: the papers'
+#: training levels 0.1, ..., 0.9 (levels outside them are "not trained on").
+PAPER_KNOTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def _iqf_output():
+    from ..distributions.iqf import IQFOutput
+
+    return IQFOutput(knot_levels=PAPER_KNOTS)
+
+
+def _deepar_iqf(freq: str, prediction_length: int, **kwargs: Any):
+    """GluonTS's DeepAR with our ``IQFOutput`` as a drop-in (Park et al., Sec. 5)."""
+    return _deepar(freq, prediction_length, distr_output=_iqf_output(), **kwargs)
+
+
+def _feedforward_iqf(freq: str, prediction_length: int, **kwargs: Any):
+    """GluonTS's SimpleFeedForward with our ``IQFOutput`` as a drop-in."""
+    return _feedforward(freq, prediction_length, distr_output=_iqf_output(), **kwargs)
+
+
+def _feedforward_sqf(freq: str, prediction_length: int, **kwargs: Any):
+    """GluonTS's SimpleFeedForward with its spline quantile function (SQF).
+
+    Fails in GluonTS 0.17: ``PiecewiseLinear`` has no ``log_prob`` and the
+    output's ``loss`` falls back to it (``NotImplementedError``).
+    """
+    from gluonts.torch.distributions import PiecewiseLinearOutput
+
+    sqf = PiecewiseLinearOutput(num_pieces=10)
+    return _feedforward(freq, prediction_length, distr_output=sqf, **kwargs)
+
+
+def _quantile_head(freq: str, prediction_length: int, **kwargs: Any):
+    """Fixed-level quantile regression that can cross (the MQ-RNN-style baseline).
+
+    GluonTS's Temporal Fusion Transformer with its quantile head at
+    :data:`PAPER_KNOTS`: one output per level, trained on the pinball loss,
+    nothing keeps them ordered; other levels are interpolated by GluonTS's
+    ``QuantileForecast``.
+    """
+    from gluonts.torch.model.tft import TemporalFusionTransformerEstimator
+
+    return TemporalFusionTransformerEstimator(
+        freq=freq,
+        prediction_length=prediction_length,
+        quantiles=list(PAPER_KNOTS),
+        **kwargs,
+    )
+
+
+def _gluonts_isqf(freq: str, prediction_length: int, **kwargs: Any):
+    """GluonTS's own ``ISQFOutput`` in DeepAR (fails in GluonTS 0.17: loc=None)."""
+    from gluonts.torch.distributions import ISQFOutput
+
+    isqf = ISQFOutput(num_pieces=3, qk_x=list(PAPER_KNOTS))
+    return _deepar(freq, prediction_length, distr_output=isqf, **kwargs)
+
+
+def _gluonts_mqf2(freq: str, prediction_length: int, **kwargs: Any):
+    """GluonTS's ``MQF2MultiHorizonEstimator``, the reference MQF2 (Kan et al.)."""
+    from gluonts.torch.model.mqf2 import MQF2MultiHorizonEstimator
+
+    return MQF2MultiHorizonEstimator(
+        freq=freq, prediction_length=prediction_length, **kwargs
+    )
+
+
 REGISTRY: dict[str, ModelEntry] = {
     entry.name: entry
     for entry in (
@@ -92,6 +165,14 @@ REGISTRY: dict[str, ModelEntry] = {
         ModelEntry("seasonal_naive", _seasonal_naive, ours=False, trained=False),
         ModelEntry("deepar", _deepar, ours=False, joint_samples=True),
         ModelEntry("feedforward", _feedforward, ours=False),
+        ModelEntry("deepar_iqf", _deepar_iqf, ours=False, joint_samples=True),
+        ModelEntry(
+            "feedforward_iqf", _feedforward_iqf, ours=False, exact_quantiles=True
+        ),
+        ModelEntry("feedforward_sqf", _feedforward_sqf, ours=False, may_fail=True),
+        ModelEntry("quantile_head", _quantile_head, ours=False),
+        ModelEntry("gluonts_isqf", _gluonts_isqf, ours=False, may_fail=True),
+        ModelEntry("gluonts_mqf2", _gluonts_mqf2, ours=False, joint_samples=True),
     )
 }
 

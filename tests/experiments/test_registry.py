@@ -34,13 +34,19 @@ def test_names_and_lookup():
         "seasonal_naive",
         "deepar",
         "feedforward",
+        "deepar_iqf",
+        "feedforward_iqf",
+        "feedforward_sqf",
+        "quantile_head",
+        "gluonts_isqf",
+        "gluonts_mqf2",
     )
     assert get_model("mqf2") is REGISTRY["mqf2"]
     with pytest.raises(ValueError, match="unknown model 'arima'; choose from iqf"):
         get_model("arima")
 
 
-@pytest.mark.parametrize("name", list(REGISTRY))
+@pytest.mark.parametrize("name", [n for n, e in REGISTRY.items() if not e.may_fail])
 def test_capabilities_match_the_forecasts(name, tiny_run, tmp_path):
     entry = REGISTRY[name]
     predictor, seconds = fit(name, tiny_run, tmp_path)
@@ -51,6 +57,20 @@ def test_capabilities_match_the_forecasts(name, tiny_run, tmp_path):
     assert exact == entry.exact_quantiles
     paths = isinstance(forecast, SampleForecast) and forecast.samples.shape[0] > 1
     assert paths == entry.joint_samples
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [("gluonts_isqf", TypeError), ("feedforward_sqf", NotImplementedError)],
+)
+def test_may_fail_marks_the_gluonts_defects(name, error, tiny_run, tmp_path):
+    """GluonTS 0.17's ISQF and SQF outputs cannot train: the entries say so.
+
+    Should a GluonTS release fix them, this fails: drop ``may_fail`` then.
+    """
+    assert REGISTRY[name].may_fail
+    with pytest.raises(error):
+        fit(name, tiny_run, tmp_path)
 
 
 def test_untrained_model_has_no_estimator(tiny_run, tmp_path):
