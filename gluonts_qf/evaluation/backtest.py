@@ -50,6 +50,9 @@ class BacktestResult(dict):
         The true series (history and test window), one per forecast.
     item_metrics
         GluonTS's per-series metrics table.
+    aggregate
+        Every aggregate metric of GluonTS's ``Evaluator`` (e.g.
+        ``wQuantileLoss[0.05]``, ``Coverage[0.95]``, ``MSIS``).
     """
 
     def __init__(
@@ -58,11 +61,13 @@ class BacktestResult(dict):
         forecasts: list[Forecast],
         series: list[pd.DataFrame],
         item_metrics: pd.DataFrame | None = None,
+        aggregate: dict[str, float] | None = None,
     ) -> None:
         super().__init__(metrics)
         self.forecasts = forecasts
         self.series = series
         self.item_metrics = item_metrics
+        self.aggregate = dict(aggregate or {})
 
 
 def backtest(
@@ -107,7 +112,8 @@ def backtest(
         ``mean_wQuantileLoss, wCRPS, MASE, ND, NRMSE, Coverage[0.1],
         Coverage[0.9], crossing_rate, ES, VS, predict_seconds, num_series`` (coverages
         at levels not in ``quantiles`` are ``nan``); ``.forecasts``,
-        ``.series`` and ``.item_metrics`` keep the details.
+        ``.series``, ``.item_metrics`` and ``.aggregate`` (all of the
+        ``Evaluator``'s aggregates, e.g. ``MSIS``) keep the details.
     """
     from gluonts.env import env
     from gluonts.evaluation import Evaluator, make_evaluation_predictions
@@ -142,4 +148,4 @@ def backtest(
         metrics["ES"] = metrics["VS"] = float("nan")
     metrics["predict_seconds"] = predict_seconds
     metrics["num_series"] = len(forecasts)
-    return BacktestResult(metrics, forecasts, series, item_metrics)
+    return BacktestResult(metrics, forecasts, series, item_metrics, agg)

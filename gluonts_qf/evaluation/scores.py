@@ -300,3 +300,84 @@ def variogram_score(
     return _joint_scores(
         lambda x, y: sample_variogram_score(x, y, p), forecasts, series, num_samples
     )
+
+
+def sample_crps_sum(
+    samples: np.ndarray, y: np.ndarray, axis: int | tuple[int, ...] = -1
+) -> tuple[float, float]:
+    r"""CRPS of the sum over ``axis``: ``(sum of CRPS, sum of |summed y|)``.
+
+    The samples and the observation are summed over ``axis`` (the horizon of a
+    univariate forecast, the series of a multivariate one) and the unbiased
+    sample CRPS (:func:`sample_crps`) of the total is taken at every remaining
+    coordinate. The two sums let :func:`crps_sum` weight them over series.
+
+    Shapes: samples (S, *shape), y shape -> two floats. Coordinates where ``y``
+    is missing are left out of the totals.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    x = np.asarray(samples, dtype=np.float64).reshape(-1, *y.shape)  # (S, *shape)
+    axes = tuple(a % y.ndim for a in np.atleast_1d(axis))
+    ok = np.isfinite(y)
+    total_y = np.where(ok, y, 0.0).sum(axis=axes)  # shape without axes
+    total_x = np.where(ok, x, 0.0).sum(axis=tuple(a + 1 for a in axes))
+    crps = sample_crps(total_x, total_y)
+    return float(np.sum(crps)), float(np.sum(np.abs(total_y)))
+
+
+def crps_sum(
+    forecasts: Iterable[Forecast],
+    series: Iterable[pd.DataFrame],
+    num_samples: int = 100,
+) -> float:
+    r"""CRPS-Sum (Kan et al., 2022; Rasul et al., 2021) of univariate forecasts.
+
+    ``sum_i CRPS(F_i^sum, sum_t y_{i,t}) / sum_i |sum_t y_{i,t}|``: the CRPS
+    of each series' total over the horizon, from the forecast's joint samples
+    (:func:`forecast_samples`; independent steps for distribution forecasts,
+    so the score sees whether the dependence between steps is right),
+    weighted like ``wCRPS``. ``nan`` when every total is 0.
+
+    Raises
+    ------
+    TypeError
+        For forecasts without samples or a distribution (``QuantileForecast``).
+    """
+    num, den = 0.0, 0.0
+    for fc, ts in zip(forecasts, series):
+        crps, weight = sample_crps_sum(
+            forecast_samples(fc, num_samples), target_window(ts, fc), axis=0
+        )
+        num, den = num + crps, den + weight
+    return num / den if den > 0 else float("nan")
+
+
+def horizon_correlation(
+    forecasts: Iterable[Forecast], num_samples: int = 100
+) -> np.ndarray:
+    """Mean over forecasts of the correlation matrix between horizon steps.
+
+    From each forecast's samples (:func:`forecast_samples`): the Pearson
+    correlation of steps ``t`` and ``t'`` across samples, averaged over the
+    forecasts where it is defined (steps with no spread are left out).
+    Independent steps give about the identity; MQF2's joint samples show the
+    learned dependence.
+
+    Returns shape: (T, T); ``nan`` where no forecast had spread at both steps.
+    """
+    total, count = None, None
+    for fc in forecasts:
+        x = forecast_samples(fc, num_samples)  # (S, T)
+        x = x - x.mean(axis=0)
+        sd = np.sqrt((x**2).mean(axis=0))  # (T,)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = (x.T @ x) / x.shape[0] / np.outer(sd, sd)  # (T, T)
+        ok = np.isfinite(corr)
+        if total is None:
+            total, count = np.zeros_like(corr), np.zeros_like(corr)
+        total += np.where(ok, corr, 0.0)
+        count += ok
+    if total is None:
+        raise ValueError("horizon_correlation needs at least one forecast.")
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
