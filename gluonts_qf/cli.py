@@ -78,6 +78,16 @@ def level_list(text: str) -> list[float]:
     return list(dict.fromkeys(levels))
 
 
+def name_list(text: str) -> list[str]:
+    """``"a,b"`` -> ``["a", "b"]`` (at least one name)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated names, got {text!r}"
+        )
+    return names
+
+
 def baseline_list(text: str) -> list[str]:
     try:
         return parse_baselines(text)
@@ -95,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(subs)
     _add_forecast_parser(subs)
     _add_decide_parser(subs)
+    _add_reproduce_parser(subs)
     return parser
 
 
@@ -212,6 +223,30 @@ def _add_decide_parser(subs) -> None:
     add("--seed", type=int, default=0, help="seed of any sampling (default 0)")
     add("--out", type=Path, metavar="DIR", help="default runs/<dataset>-decide")
     p.set_defaults(func=run_decide, parser=p)
+
+
+def _add_reproduce_parser(subs) -> None:
+    p = subs.add_parser(
+        "reproduce",
+        help="re-run a paper's experiment: every dataset x model cell, cached",
+        description="Train and backtest every cell (configs/<experiment>/"
+        "<dataset>-<model>.yaml) of a paper experiment, one progress line per cell, "
+        "and write per-cell JSON, <experiment>.csv/.md and figures to --out. Finished "
+        "cells are cached: run the same command again to resume.",
+    )
+    add = p.add_argument
+    add("--experiment", required=True, metavar="NAME", help="iqf or mqf2")
+    add("--smoke", action="store_true", help="tiny budgets (configs/smoke/...)")
+    add("--datasets", type=name_list, metavar="LIST", help="default: all offline")
+    add("--models", type=name_list, metavar="LIST", help="row labels; default all")
+    add("--seeds", type=positive_int, default=1, metavar="N", help="default 1")
+    add("--budget", type=positive_float, default=1.0, help="scale of the epochs")
+    add("--out", type=Path, metavar="DIR", help="default runs/reproduce/<experiment>")
+    add("--published", type=Path, metavar="CSV", help="published numbers to add")
+    add("--configs", type=Path, metavar="DIR", help="config folder (default configs/)")
+    add("--data-dir", type=Path, metavar="DIR", help="folder of GluonTS datasets")
+    add("--no-figures", action="store_true", help="skip the PNG figures")
+    p.set_defaults(func=run_reproduce, parser=p, quiet=True)
 
 
 def _add_predictor_options(p: argparse.ArgumentParser) -> None:
@@ -340,6 +375,33 @@ def run_decide(args: argparse.Namespace) -> Any:
     paths = report.save(out)
     print(f"wrote {', '.join(p.name for p in paths)} to {out}")
     return report
+
+
+def run_reproduce(args: argparse.Namespace) -> Any:
+    """The ``reproduce`` command; returns the :class:`~.reproduce.Reproduction`."""
+    from .evaluation.tables import format_table
+    from .experiments.reproduce import reproduce
+
+    options = {
+        "smoke": args.smoke,
+        "datasets": args.datasets,
+        "models": args.models,
+        "seeds": args.seeds,
+        "out": args.out,
+        "published": args.published,
+        "data_dir": args.data_dir,
+        "config_dir": args.configs,
+        "budget": args.budget,
+        "figures": not args.no_figures,
+    }
+    with _usage_errors(args), _lightning_logs(True):
+        result = reproduce(
+            args.experiment, **options, log=lambda m: print(m, flush=True)
+        )
+    columns = ["dataset", *result.experiment.columns, "error"]
+    print(format_table(result.rows, columns))
+    print(f"wrote {', '.join(str(f) for f in result.files)}")
+    return result
 
 
 # -- plumbing -------------------------------------------------------------

@@ -299,3 +299,48 @@ def plot_lead_time_fan(
     ax.legend(loc="upper left", fontsize=7)
     ax.set_title(title or "running total of the next k steps", fontsize=9)
     return _save(fig, path)
+
+
+# -- joint forecasts (gluonts-qf reproduce, notebooks/mqf2.ipynb) -------------
+def plot_correlation_heatmaps(
+    matrices: dict[str, np.ndarray],
+    path: PathLike,
+    title: str | None = None,
+) -> Path:
+    """Correlation matrices between horizon steps as heatmaps, side by side.
+
+    Parameters
+    ----------
+    matrices
+        Panel title -> correlation matrix, shape: (T, T) each (e.g.
+        :func:`gluonts_qf.evaluation.scores.horizon_correlation` of MQF2's
+        joint samples beside a model with independent steps); ``nan`` cells
+        are left blank.
+    path
+        Where to write the PNG.
+    title
+        Optional figure title.
+    """
+    if not matrices:
+        raise ValueError("matrices is empty; pass at least one correlation matrix.")
+    for name, corr in matrices.items():
+        shape = np.shape(corr)
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise ValueError(f"matrix {name!r} must be square (T, T), got {shape}.")
+    fig = _new_figure(3.2 * len(matrices) + 0.8, 3.4)
+    axes = fig.subplots(1, len(matrices), squeeze=False)[0]
+    image = None
+    for ax, (name, corr) in zip(axes, matrices.items()):
+        corr = np.asarray(corr, dtype=float)
+        extent = (0.5, corr.shape[1] + 0.5, corr.shape[0] + 0.5, 0.5)
+        image = ax.imshow(corr, vmin=-1, vmax=1, cmap="RdBu_r", extent=extent)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("horizon step")
+    axes[0].set_ylabel("horizon step")
+    fig.colorbar(image, ax=list(axes), shrink=0.8, label="correlation")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=100)  # tight_layout fights the colorbar
+    return path

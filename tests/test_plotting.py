@@ -57,3 +57,18 @@ def test_missing_matplotlib_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
     with pytest.raises(ImportError, match=r"gluonts-qf\[plots\]"):
         plot_quantile_function(iqf_forecast(1), 0, tmp_path / "qf.png")
+
+
+def test_correlation_heatmaps(tmp_path):
+    pytest.importorskip("matplotlib")
+    from gluonts_qf.plotting import plot_correlation_heatmaps
+
+    joint = np.full((4, 4), 0.8) + 0.2 * np.eye(4)
+    path = plot_correlation_heatmaps(
+        {"MQF2": joint, "IQF": np.eye(4)}, tmp_path / "c.png", title="t"
+    )
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="must be square"):
+        plot_correlation_heatmaps({"x": np.ones((2, 3))}, tmp_path / "d.png")
+    with pytest.raises(ValueError, match="empty"):
+        plot_correlation_heatmaps({}, tmp_path / "e.png")

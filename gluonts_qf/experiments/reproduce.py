@@ -1,0 +1,413 @@
+"""Reproduce the papers' experiments: every cell of a table, cached and resumable.
+
+``gluonts-qf reproduce --experiment iqf`` (or :func:`reproduce`) trains and
+backtests each cell of ``configs/<experiment>/`` (one YAML file per dataset x
+model, :mod:`gluonts_qf.experiments.cells`) for each seed, and writes under
+``--out``::
+
+    cells/<dataset>/<label>-seed<k>.json   one finished cell (the resume cache)
+    <experiment>.csv, <experiment>.md      the table: mean (and spread) over seeds
+    figures/<dataset>/...                  fan charts, quantile functions, heatmaps
+
+A cell's JSON is written to a temporary file and moved into place
+(``os.replace``) once complete, and it records a fingerprint of its settings,
+seed and budget; a re-run reads a cell only when its file parses and its
+fingerprint matches, and recomputes it otherwise. Cells that fail (a GluonTS
+reference that crashes) become a row with the error and are retried on the
+next run.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..checks import check_int, check_positive
+from ..evaluation.backtest import BacktestResult, backtest
+from ..evaluation.scores import crps_sum, horizon_correlation
+from .cache import read_cell, write_atomic
+from .cells import CellSpec, experiment_folder, fingerprint, load_cells
+from .datasets import find_data_dir, load_data
+from .paper_tables import load_published, write_tables
+from .registry import PAPER_KNOTS, get_model
+from .runs import PreparedRun, _json_safe, fit
+from .spec import RunSpec
+
+#: Levels no model of the ``iqf`` experiment is trained on (Park et al.'s
+#: "quantile levels not used in training").
+UNTRAINED_LEVELS = (0.01, 0.05, 0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One paper experiment: which scores, which main metric, which figures.
+
+    Attributes
+    ----------
+    name, description
+        The ``--experiment`` name and one line on what it reproduces.
+    levels
+        Quantile levels GluonTS's ``Evaluator`` scores.
+    columns
+        The table's metric columns, in order.
+    main_metric
+        The metric of the progress lines.
+    joint
+        Also score the dependence between steps (CRPS-Sum, correlation heatmaps).
+    """
+
+    name: str
+    description: str
+    levels: tuple[float, ...]
+    columns: tuple[str, ...]
+    main_metric: str
+    joint: bool
+
+
+EXPERIMENTS = {
+    "iqf": Experiment(
+        "iqf",
+        "Park et al. (2022): IQF/ISQF heads vs GluonTS's reference models, "
+        "scored also at levels not trained on",
+        tuple(sorted((*PAPER_KNOTS, *UNTRAINED_LEVELS))),
+        (
+            "mean_wQuantileLoss",
+            "wQL_untrained",
+            "wQuantileLoss[0.01]",
+            "wQuantileLoss[0.99]",
+            "wCRPS",
+            "MSIS",
+            "Coverage80",
+            "Coverage98",
+            "crossing_rate",
+            "train_seconds",
+        ),
+        "mean_wQuantileLoss",
+        joint=False,
+    ),
+    "mqf2": Experiment(
+        "mqf2",
+        "Kan et al. (2022): MQF2's joint horizon vs DeepAR and IQF with "
+        "independent steps",
+        PAPER_KNOTS,
+        (
+            "ES",
+            "VS",
+            "wCRPS",
+            "CRPS_Sum",
+            "mean_wQuantileLoss",
+            "MSIS",
+            "train_seconds",
+        ),
+        "ES",
+        joint=True,
+    ),
+}
+#: The issue's names of the experiments.
+ALIASES = {"quantile-functions": "iqf", "multivariate": "mqf2"}
+
+
+def get_experiment(name: str) -> Experiment:
+    """The experiment called ``name`` (or an alias); ``ValueError`` otherwise."""
+    key = ALIASES.get(name, name)
+    if key not in EXPERIMENTS:
+        known = ", ".join([*EXPERIMENTS, *ALIASES])
+        raise ValueError(f"unknown experiment {name!r}; choose from {known}.")
+    return EXPERIMENTS[key]
+
+
+def cell_metrics(exp: Experiment, res: BacktestResult) -> dict[str, float]:
+    """The experiment's columns from one backtest (``train_seconds`` added later)."""
+    agg = res.aggregate
+
+    def wql(levels: Sequence[float]) -> float:
+        return float(np.mean([agg[f"wQuantileLoss[{u}]"] for u in levels]))
+
+    metrics = {
+        "mean_wQuantileLoss": wql(PAPER_KNOTS),
+        "wCRPS": res["wCRPS"],
+        "MSIS": float(agg.get("MSIS", np.nan)),
+        "crossing_rate": res["crossing_rate"],
+        "ES": res["ES"],
+        "VS": res["VS"],
+    }
+    if not exp.joint:
+        metrics["wQL_untrained"] = wql(UNTRAINED_LEVELS)
+        for u in (0.01, 0.99):
+            metrics[f"wQuantileLoss[{u}]"] = float(agg[f"wQuantileLoss[{u}]"])
+        # share of observations inside [q(a), q(1 - a)]: F(q(1 - a)) - F(q(a))
+        metrics["Coverage80"] = agg["Coverage[0.9]"] - agg["Coverage[0.1]"]
+        metrics["Coverage98"] = agg["Coverage[0.99]"] - agg["Coverage[0.01]"]
+    return metrics
+
+
+# -- one cell ---------------------------------------------------------------
+def run_cell(
+    exp: Experiment,
+    cell: CellSpec,
+    seed: int,
+    budget: float,
+    data: PreparedRun,
+    figures: Path | None,
+) -> dict[str, Any]:
+    """Train and backtest one cell; a JSON-ready record (``status`` ok or error)."""
+    start = time.perf_counter()
+    record = {"experiment": exp.name, "dataset": cell.dataset, "label": cell.label}
+    record.update(model=cell.model, seed=seed, settings=cell.settings())
+    spec = RunSpec(
+        dataset=cell.dataset,
+        model=cell.model if get_model(cell.model).ours else "iqf",
+        epochs=max(1, round(cell.epochs * budget)),
+        batches_per_epoch=cell.batches_per_epoch,
+        batch_size=cell.batch_size,
+        lr=cell.lr,
+        seed=seed,
+        baselines=[],
+        estimator=cell.estimator,
+        trainer=cell.trainer,
+        quiet=True,
+    ).validate()
+    run = PreparedRun(spec, data.freq, data.prediction_length, data.train, data.test)
+    try:
+        with tempfile.TemporaryDirectory(prefix="gluonts-qf-") as root:
+            predictor, seconds = fit(cell.model, run, Path(root))
+        with warnings.catch_warnings():  # scores a forecast type lacks show as nan
+            warnings.simplefilter("ignore", UserWarning)
+            res = backtest(
+                predictor, run.test, cell.num_samples, exp.levels, progress=False
+            )
+        metrics = {**cell_metrics(exp, res), "train_seconds": seconds}
+        if exp.joint:
+            metrics["CRPS_Sum"] = _or_nan(lambda: crps_sum(res.forecasts, res.series))
+            corr = np.asarray(_or_nan(lambda: horizon_correlation(res.forecasts)))
+            record["horizon_correlation"] = (
+                None
+                if corr.ndim != 2 or not np.isfinite(corr).any()
+                else [[_finite(v) for v in row] for row in corr.round(4)]
+            )
+    except Exception as err:  # a reference that crashes is a row saying so
+        text = str(err).strip()
+        message = text.splitlines()[0][:300] if text else "(no message)"
+        record.update(status="error", error=f"{type(err).__name__}: {message}")
+    else:
+        record.update(status="ok", metrics=_json_safe(metrics))
+        if figures is not None and seed == 0:
+            _cell_figures(cell, res, figures)
+    record["elapsed_seconds"] = time.perf_counter() - start
+    return record
+
+
+def _or_nan(score: Callable[[], Any]) -> Any:
+    """``score()``, or ``nan`` for forecasts without samples (``TypeError``)."""
+    try:
+        return score()
+    except TypeError:
+        return float("nan")
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _cell_figures(cell: CellSpec, res: BacktestResult, folder: Path) -> None:
+    """The fan chart, and the learned quantile function for exact-quantile models."""
+    try:
+        from ..plotting import plot_fan_chart, plot_quantile_function
+    except ImportError:  # pragma: no cover - matplotlib is imported lazily
+        return
+    folder = folder / cell.dataset
+    title = f"{cell.dataset}: {cell.label}"
+    try:
+        plot_fan_chart(
+            res.forecasts, res.series, folder / f"{cell.label}-fan.png", title=title
+        )
+        if get_model(cell.model).exact_quantiles:
+            step = len(res.forecasts[0].index) // 2
+            plot_quantile_function(
+                res.forecasts[0], step, folder / f"{cell.label}-quantile_function.png"
+            )
+    except ImportError:  # matplotlib is an optional extra
+        pass
+
+
+# -- the experiment -------------------------------------------------------
+@dataclass
+class Reproduction:
+    """What :func:`reproduce` did: the records of every cell and the files written."""
+
+    experiment: Experiment
+    records: list[dict[str, Any]]
+    rows: list[tuple[str, dict[str, Any]]]
+    out: Path
+    files: list[Path]
+
+
+def select_cells(
+    cells: list[CellSpec],
+    datasets: Sequence[str] | None,
+    models: Sequence[str] | None,
+    data_dir: str | Path | None,
+) -> list[CellSpec]:
+    """The cells of ``datasets`` and ``models`` (labels); by default every dataset
+    the data folder holds (all of them without a folder: GluonTS downloads).
+
+    ``ValueError`` for a name with no cell, or a dataset the folder lacks.
+    """
+    folder = find_data_dir(data_dir)
+    have = {c.dataset for c in cells}
+    labels = {c.label for c in cells}
+    for names, known, what in ((datasets, have, "dataset"), (models, labels, "model")):
+        unknown = sorted(set(names or ()) - known)
+        if unknown:
+            raise ValueError(
+                f"no cell config for {what}(s) {unknown}; this experiment has "
+                f"{', '.join(sorted(known))}."
+            )
+    if datasets is None:
+        offline = {n for n in have if folder is None or (folder / n).is_dir()}
+        datasets = sorted(offline)
+    elif folder is not None:
+        lacking = sorted(n for n in datasets if not (folder / n).is_dir())
+        if lacking:
+            raise ValueError(
+                f"dataset(s) {lacking} are not in {folder}; unset --data-dir and "
+                "$GLUONTS_QF_DATA to let GluonTS download them."
+            )
+    if not datasets:
+        raise ValueError(f"none of this experiment's datasets is in {folder}.")
+    return [
+        c
+        for c in cells
+        if c.dataset in datasets and (models is None or c.label in models)
+    ]
+
+
+def _load(cell: CellSpec, data_dir: Path | None, cache: dict) -> PreparedRun:
+    key = (cell.dataset, cell.max_series)
+    if key not in cache:
+        ds, train, test = load_data(cell.dataset, data_dir, cell.max_series)
+        cache[key] = PreparedRun(
+            RunSpec(dataset=cell.dataset),
+            ds.metadata.freq,
+            int(ds.metadata.prediction_length),
+            train,
+            test,
+        )
+    return cache[key]
+
+
+def reproduce(
+    experiment: str,
+    smoke: bool = False,
+    datasets: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
+    seeds: int = 1,
+    out: str | Path | None = None,
+    published: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    config_dir: str | Path | None = None,
+    budget: float = 1.0,
+    figures: bool = True,
+    log: Callable[[str], None] = print,
+) -> Reproduction:
+    """Run (or resume) every cell of ``experiment`` and write its tables.
+
+    Parameters
+    ----------
+    experiment
+        ``"iqf"`` (alias ``"quantile-functions"``) or ``"mqf2"`` (``"multivariate"``).
+    smoke
+        Use ``configs/smoke/<experiment>/`` (tiny budgets) instead.
+    datasets, models
+        Run only these datasets and models (row labels); default: every cell
+        whose dataset the data folder holds.
+    seeds
+        Seeds ``0, ..., seeds - 1`` per cell; tables show mean and spread.
+    out
+        Output folder (default ``runs/reproduce/<experiment>[-smoke]``).
+    published
+        CSV of published numbers (``dataset, model, metric, value, source``)
+        shown beside ours, with our distance to the best of them.
+    data_dir, config_dir
+        Folders of the GluonTS datasets and of the cell configs.
+    budget
+        Scale of every cell's epochs (e.g. 10 for the papers' long schedules).
+    figures
+        Draw the figures (needs matplotlib).
+    log
+        Receives one progress line per cell.
+    """
+    exp = get_experiment(experiment)
+    seeds = check_int("seeds", seeds)
+    budget = check_positive("budget", budget)
+    pub = load_published(published) if published is not None else None
+    cells = load_cells(experiment_folder(exp.name, smoke, config_dir))
+    cells = select_cells(cells, datasets, models, data_dir)
+    default = f"runs/reproduce/{exp.name}{'-smoke' if smoke else ''}"
+    out = Path(out if out is not None else default)
+    folder, data, records = find_data_dir(data_dir), {}, []
+    total = len(cells) * seeds
+    for cell in cells:
+        for seed in range(seeds):
+            path = out / "cells" / cell.dataset / f"{cell.label}-seed{seed}.json"
+            key = fingerprint(cell, seed, budget)
+            record = read_cell(path, key)
+            if record is None:
+                run = _load(cell, folder, data)
+                fig_dir = out / "figures" if figures else None
+                record = run_cell(exp, cell, seed, budget, run, fig_dir)
+                record["fingerprint"] = key
+                if record["status"] == "ok":
+                    write_atomic(path, json.dumps(record, indent=1) + "\n")
+                record["cached"] = False
+            else:
+                record["cached"] = True
+            records.append(record)
+            log(_progress(len(records), total, exp, record))
+    rows, files = write_tables(exp, records, out, seeds, pub)
+    if figures and exp.joint:
+        files += _correlation_figures(records, out / "figures")
+    return Reproduction(exp, records, rows, out, files)
+
+
+def _progress(i: int, total: int, exp: Experiment, record: dict[str, Any]) -> str:
+    head = (
+        f"[{i}/{total}] {record['dataset']:<18} {record['label']:<16} "
+        f"seed {record['seed']}  {record['elapsed_seconds']:7.1f}s  "
+    )
+    if record["status"] != "ok":
+        return head + f"FAILED {record['error']}"
+    value = record["metrics"].get(exp.main_metric)
+    shown = "-" if value is None else f"{value:.4g}"
+    return (
+        head + f"{exp.main_metric} {shown}" + ("  (cached)" if record["cached"] else "")
+    )
+
+
+def _correlation_figures(records: list[dict[str, Any]], folder: Path) -> list[Path]:
+    """Per dataset, the horizon correlation of each model's samples side by side."""
+    try:
+        from ..plotting import plot_correlation_heatmaps
+    except ImportError:  # pragma: no cover
+        return []
+    by_dataset: dict[str, dict[str, np.ndarray]] = {}
+    for r in records:
+        if r["seed"] == 0 and r.get("horizon_correlation") is not None:
+            corr = np.array(r["horizon_correlation"], dtype=float)  # None -> nan
+            by_dataset.setdefault(r["dataset"], {})[r["label"]] = corr
+    paths = []
+    for dataset, matrices in by_dataset.items():
+        path = folder / dataset / "horizon_correlation.png"
+        try:
+            paths.append(plot_correlation_heatmaps(matrices, path, title=dataset))
+        except ImportError:
+            break
+    return paths

@@ -1,0 +1,96 @@
+"""Cell configs: every shipped file validates; bad files name the key and the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gluonts_qf.experiments.cells import (
+    CONFIG_DIR,
+    experiment_folder,
+    fingerprint,
+    load_cell,
+    load_cells,
+)
+from gluonts_qf.experiments.registry import get_model
+from gluonts_qf.experiments.reproduce import EXPERIMENTS
+
+OFFLINE = (
+    "exchange_rate",
+    "m4_hourly",
+    "m4_weekly",
+    "tourism_monthly",
+    "tourism_yearly",
+    "electricity_weekly",
+)
+DOWNLOAD_ONLY = ("electricity", "traffic", "solar-energy", "wiki-rolling_nips")
+
+
+@pytest.mark.parametrize("experiment", list(EXPERIMENTS))
+def test_shipped_cells_validate_and_smoke_mirrors_them(experiment):
+    full = load_cells(experiment_folder(experiment))
+    smoke = load_cells(experiment_folder(experiment, smoke=True))
+    assert [c.path.name for c in full] == [c.path.name for c in smoke]
+    assert {c.dataset for c in full} == {*OFFLINE, *DOWNLOAD_ONLY}
+    labels = {c.label for c in full}
+    assert all({c.label for c in full if c.dataset == d} == labels for d in OFFLINE)
+    for f, s in zip(full, smoke):
+        assert (f.model, f.estimator) == (s.model, s.estimator)
+        assert s.max_series is not None and s.max_series <= 8  # seconds, for tests
+        if get_model(s.model).trained:
+            assert s.epochs * s.batches_per_epoch <= 2
+
+
+def _write(tmp_path: Path, text: str, name: str = "m4_hourly-iqf.yaml") -> Path:
+    folder = tmp_path / "iqf"
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text("experiment: iqf\ndataset: m4_hourly\nmodel: iqf\n" + text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("epoch: 3\n", r"unknown key\(s\) \['epoch'\]"),
+        ("epochs: ten\n", "epochs must be a positive integer, got 'ten'"),
+        ("epochs: 0\n", "epochs must be a positive integer, got 0"),
+        ("lr: -1.0\n", "lr must be a positive number"),
+        ("max_series: true\n", "max_series must be a positive integer or null"),
+        ("estimator: [1]\n", "estimator must be a mapping"),
+        ("estimator: {freq: H}\n", "estimator key 'freq' is not allowed"),
+        ("label: isqf\n", "must be named m4_hourly-isqf.yaml"),
+    ],
+)
+def test_bad_cell_names_key_and_file(tmp_path, text, match):
+    path = _write(tmp_path, text)
+    with pytest.raises(ValueError, match=match) as err:
+        load_cell(path)
+    assert str(path) in str(err.value)
+
+
+def test_bad_model_and_misplaced_settings(tmp_path):
+    path = _write(tmp_path, "", "m4_hourly-deepar.yaml")
+    path.write_text(path.read_text().replace("model: iqf", "model: deepar"))
+    assert load_cell(path).label == "deepar"
+    path.write_text(path.read_text() + "estimator: {hidden_size: 8}\n")
+    with pytest.raises(ValueError, match="apply to our models only"):
+        load_cell(path)
+    path.write_text(
+        "experiment: iqf\ndataset: m4_hourly\nmodel: arima\nlabel: deepar\n"
+    )
+    with pytest.raises(ValueError, match="model 'arima' is not in the registry"):
+        load_cell(path)
+    path.write_text("experiment: mqf2\ndataset: m4_hourly\nmodel: deepar\n")
+    with pytest.raises(ValueError, match="does not match its folder 'iqf'"):
+        load_cell(path)
+    with pytest.raises(ValueError, match="no cell configs"):
+        load_cells(tmp_path / "nothing")
+
+
+def test_fingerprint_changes_with_settings_seed_and_budget():
+    cell = load_cell(CONFIG_DIR / "smoke" / "iqf" / "m4_hourly-iqf.yaml")
+    key = fingerprint(cell, 0, 1.0)
+    assert key == fingerprint(load_cell(cell.path), 0, 1.0)
+    assert len({key, fingerprint(cell, 1, 1.0), fingerprint(cell, 0, 2.0)}) == 3
