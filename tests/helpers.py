@@ -64,3 +64,32 @@ def brute_force_energy_score(samples: np.ndarray, y: np.ndarray, beta: float) ->
         if i != j
     )
     return term1 - pairs / (2 * n * (n - 1))
+
+
+def run_notebook(path: Path, data_dir: Path, monkeypatch):
+    """Execute the notebook at ``path`` with nbclient (skip if it is missing).
+
+    The kernel reads the offline data from ``data_dir`` and imports this
+    checkout's ``gluonts_qf``, whatever is installed. Returns the executed
+    notebook (outputs filled in memory; the file is not written).
+    """
+    import os
+
+    import pytest
+
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    monkeypatch.setenv("GLUONTS_QF_DATA", str(data_dir))
+    root = str(Path(__file__).resolve().parents[1])
+    pythonpath = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    monkeypatch.setenv("PYTHONPATH", pythonpath)
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()
+    return nb

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
+from helpers import run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "decisions.ipynb"
@@ -21,21 +21,7 @@ def test_notebook_is_stored_stripped():
 @pytest.mark.slow
 def test_notebook_runs(offline_data, monkeypatch):
     """About 40 s on 2 CPU cores: two brief trainings on m4_hourly."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
-    monkeypatch.setenv("GLUONTS_QF_DATA", str(offline_data))
-    # the kernel must import this checkout's gluonts_qf, whatever is installed
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    monkeypatch.setenv("PYTHONPATH", path)
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(
-        nb,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
-    )
-    client.execute()
+    nb = run_notebook(NOTEBOOK, offline_data, monkeypatch)
     text = "".join(
         out.get("text", "")
         for cell in nb.cells

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
+from helpers import run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {
@@ -27,23 +27,8 @@ def test_notebook_is_stored_stripped(name):
 @pytest.mark.parametrize("name", list(NOTEBOOKS))
 def test_notebook_runs(name, offline_data, monkeypatch):
     """Tiny budgets: under a minute each on 2 CPU cores."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
     pytest.importorskip("matplotlib")
-    monkeypatch.setenv("GLUONTS_QF_DATA", str(offline_data))
-    # the kernel must import this checkout's gluonts_qf, whatever is installed
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    monkeypatch.setenv("PYTHONPATH", path)
-    notebook = ROOT / "notebooks" / f"{name}.ipynb"
-    nb = nbformat.read(notebook, as_version=4)
-    client = nbclient.NotebookClient(
-        nb,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(notebook.parent)}},
-    )
-    client.execute()
+    nb = run_notebook(ROOT / "notebooks" / f"{name}.ipynb", offline_data, monkeypatch)
     outputs = [out for c in nb.cells if c.cell_type == "code" for out in c.outputs]
     text = "".join(out.get("text", "") for out in outputs)
     for expected in NOTEBOOKS[name]:
