@@ -17,9 +17,19 @@ from gluonts.torch.distributions import DistributionOutput
 from torch import Tensor, nn
 from torch.distributions import Distribution, constraints
 
-from ..checks import check_int, check_interval, check_levels, check_positive
+from ..checks import (
+    check_choice,
+    check_int,
+    check_interval,
+    check_levels,
+    check_positive,
+)
 from ..nn.picnn import PICNN
 from .iqf import Levels
+
+#: Training objectives of :class:`MQF2Output`: the energy score (the paper's
+#: default) or maximum likelihood (the negative log-density).
+OBJECTIVES = ("energy", "likelihood")
 
 
 def check_beta(beta: float) -> float:
@@ -254,13 +264,16 @@ class MQF2ArgsProj(nn.Module):
 
 
 class MQF2Output(DistributionOutput):
-    r"""GluonTS ``DistributionOutput`` for MQF2, trained by the energy score.
+    r"""GluonTS ``DistributionOutput`` for MQF2, trained by the energy score or likelihood.
 
     Kan et al. (2022): ``get_args_proj(in_features)`` returns the model's head,
     an :class:`MQF2ArgsProj` that holds the projection to the context and the
     PICNN potential; its output ``(context,)`` are the ``distr_args``.
     ``distribution(distr_args, loc, scale, picnn=head.picnn)`` builds an
-    :class:`MQF2` and ``loss`` is its energy score, shape: (batch,).
+    :class:`MQF2` and ``loss`` is its energy score (``objective="energy"``,
+    Kan et al., Sec. 4.2) or its negative log-likelihood
+    (``objective="likelihood"``, the exact change of variables of
+    :meth:`MQF2.log_prob`), shape: (batch,).
 
     Parameters
     ----------
@@ -283,6 +296,13 @@ class MQF2Output(DistributionOutput):
     rank
         Rank r of the context-dependent PSD quadratic ``0.5 ||U(h)^T x||^2`` of
         the potential (dependence between coordinates); 0 disables it.
+    objective
+        ``"energy"`` (default): the energy score, from ``es_num_samples``
+        samples, over the observed coordinates of each target. ``"likelihood"``:
+        ``-log p(y)``, exact (one Newton solve and a D x D Hessian per target,
+        so meant for moderate D); a density of the observed coordinates alone
+        has no closed form, so targets with any missing coordinate are left
+        out (loss 0, see :meth:`counted`).
     """
 
     distr_cls: type = MQF2
@@ -299,8 +319,10 @@ class MQF2Output(DistributionOutput):
         eps: float = 1e-3,
         threshold_input: float = 100.0,
         rank: pydantic.StrictInt = 4,
+        objective: str = "energy",
     ) -> None:
         super().__init__()
+        self.objective = check_choice("objective", objective, OBJECTIVES)
         self.dim = check_int(
             "dim", dim, hint="it is the joint dimension D of a target."
         )
@@ -352,6 +374,15 @@ class MQF2Output(DistributionOutput):
             )
         return MQF2(picnn, distr_args[0], loc=loc, scale=scale)
 
+    def counted(self, observed: Tensor) -> Tensor:
+        """Which targets enter the loss, shape: (*batch, D) -> (*batch,), bool.
+
+        Energy score: those with at least one observed coordinate (norms run
+        over the observed ones). Likelihood: only fully observed ones.
+        """
+        observed = observed > 0
+        return observed.all(-1) if self.objective == "likelihood" else observed.any(-1)
+
     def loss(
         self,
         target: Tensor,
@@ -361,9 +392,29 @@ class MQF2Output(DistributionOutput):
         observed: Optional[Tensor] = None,
         picnn: Optional[PICNN] = None,
     ) -> Tensor:
-        """Energy score of ``target`` (*batch, D), masked by ``observed``; shape: (*batch,)."""
+        """The objective at ``target`` (*batch, D), masked by ``observed``; shape: (*batch,).
+
+        Energy score: every norm over the observed coordinates. Likelihood:
+        ``-log p(target)`` where every coordinate is observed and 0 elsewhere
+        (missing values, NaN allowed, never reach the density or its gradient).
+        """
         distr = self.distribution(distr_args, loc=loc, scale=scale, picnn=picnn)
-        return distr.energy_score(target, self.beta, self.es_num_samples, observed)
+        if self.objective == "energy":
+            return distr.energy_score(target, self.beta, self.es_num_samples, observed)
+        target = distr._as_value(target, "target")
+        if observed is None:
+            if torch.isnan(target).any():
+                raise ValueError(
+                    "target has NaN values; pass observed=~torch.isnan(target) to "
+                    "leave targets with missing values out of the likelihood."
+                )
+            return -distr.log_prob(target)
+        observed = torch.as_tensor(observed, device=target.device) > 0
+        complete = self.counted(observed.expand_as(target))  # (*batch,)
+        # any finite value will do where the target is left out: the mean
+        safe = torch.where(complete.unsqueeze(-1), target, distr._affine(0.0))
+        nll = -distr.log_prob(safe)
+        return torch.where(complete, nll, torch.zeros((), dtype=nll.dtype))
 
     @property
     def event_shape(self) -> Tuple:

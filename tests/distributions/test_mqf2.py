@@ -444,3 +444,63 @@ def test_learns_a_correlated_gaussian():
     off = corr[~torch.eye(dim, dtype=torch.bool)]
     assert (off - 0.8).abs().max() < 0.1, corr
     assert (s.std(0) - 1).abs().max() < 0.1 and s.mean(0).abs().max() < 0.1
+
+
+# ------------------------------------------------------------- likelihood objective
+def test_likelihood_learns_a_correlated_gaussian():
+    """Maximum-likelihood training (constant context) recovers N(0, Sigma), D = 3.
+
+    Sigma has unit variances and correlation 0.8. Measured after 150 steps, seeds
+    0-2 (~1 s each): largest correlation error 0.005-0.013, held-out NLL within
+    0.004 of the true density's (about 3.14).
+    """
+    torch.manual_seed(0)
+    dim, steps = 3, 150
+    cov = torch.full((dim, dim), 0.8) + 0.2 * torch.eye(dim)
+    chol = torch.linalg.cholesky(cov)
+    out = MQF2Output(dim=dim, hidden_size=16, rank=4, objective="likelihood")
+    head = out.get_args_proj(1)
+    opt = torch.optim.Adam(head.parameters(), lr=2e-2)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    for _ in range(steps):
+        y = torch.randn(64, dim) @ chol.T
+        loss = out.loss(y, head(torch.ones(64, 1)), picnn=head.picnn).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    with torch.no_grad():
+        distr = out.distribution(head(torch.ones(1, 1)), picnn=head.picnn)
+        s = distr.sample((4000,))[:, 0]
+        held_out = torch.randn(4000, dim) @ chol.T
+        nll = -distr.log_prob(held_out).mean()
+    true = torch.distributions.MultivariateNormal(torch.zeros(dim), cov)
+    assert nll.item() == pytest.approx(-true.log_prob(held_out).mean().item(), abs=0.02)
+    corr = torch.corrcoef(s.T)
+    off = corr[~torch.eye(dim, dtype=torch.bool)]
+    assert (off - 0.8).abs().max() < 0.05, corr
+    assert (s.std(0) - 1).abs().max() < 0.08 and s.mean(0).abs().max() < 0.08
+
+
+def test_likelihood_loss_is_the_nll_and_leaves_incomplete_targets_out():
+    out = MQF2Output(dim=3, hidden_size=8, objective="likelihood")
+    assert serde.decode(serde.encode(out)).objective == "likelihood"
+    head = out.get_args_proj(2).to(F64)
+    args, picnn = head(torch.randn(4, 2, dtype=F64)), head.picnn
+    loc, scale = torch.randn(4, 3, dtype=F64), 2.0
+    y = loc + torch.randn(4, 3, dtype=F64)
+    distr = out.distribution(args, loc=loc, scale=scale, picnn=picnn)
+    nll = out.loss(y, args, loc=loc, scale=scale, picnn=picnn)
+    torch.testing.assert_close(nll, -distr.log_prob(y))
+    obs = torch.tensor([[1, 1, 1], [1, 0, 1], [0, 0, 0], [1, 1, 1]], dtype=torch.bool)
+    assert out.counted(obs).tolist() == [True, False, False, True]
+    assert MQF2Output(dim=3).counted(obs).tolist() == [True, True, False, True]
+    y_missing = torch.where(obs, y, torch.nan)
+    masked = out.loss(y_missing, args, loc=loc, scale=scale, observed=obs, picnn=picnn)
+    torch.testing.assert_close(masked, torch.where(obs.all(-1), nll, 0.0))
+    masked.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in head.parameters())
+    with pytest.raises(ValueError, match="observed=~torch.isnan"):
+        out.loss(y_missing, args, picnn=picnn)
+    with pytest.raises(ValueError, match="objective must be one of"):
+        MQF2Output(dim=3, objective="crps")

@@ -55,6 +55,34 @@ def test_check_estimator(hourly, tmp_path):
         assert fc.samples.shape == (50, hourly["H"])
 
 
+def test_check_estimator_likelihood(tmp_path):
+    """``objective="likelihood"`` trains end to end (missing values included):
+    finite losses, finite joint forecasts, serde round trip."""
+    x = _wavy(80)
+    x[[5, 30, 31, 77]] = np.nan  # origins touching these are left out of the NLL
+    start = pd.Period("2021-03-01 00:00", freq="h")
+    data = ListDataset(
+        [{"start": start, "target": t} for t in (x, _wavy(80, 1), _wavy(60, 2))],
+        freq="h",
+    )
+
+    def factory(**common):
+        return MQF2Estimator(
+            freq="h",
+            prediction_length=6,
+            season_length=4,
+            objective="likelihood",
+            num_parallel_samples=40,
+            **SMALL,
+            **common,
+        )
+
+    out = check_estimator(factory, data, tmp_path, metrics=("mean_wQuantileLoss",))
+    assert out.predictor.prediction_net.model.distr_output.objective == "likelihood"
+    for fc in out.forecasts:
+        assert fc.samples.shape == (40, 6) and np.isfinite(fc.samples).all()
+
+
 def test_describe_inputs_shapes():
     """Declared shapes drive forward (B, S, T) and loss (B,) on zeros."""
     est = MQF2Estimator(
@@ -269,6 +297,7 @@ def test_loss_masks_unobserved_targets():
         ({"picnn_hidden_size": 0}, "hidden_size must be a positive integer"),
         ({"picnn_rank": -1}, "rank must be an integer >= 0"),
         ({"num_parallel_samples": 0}, "num_parallel_samples must be a positive"),
+        ({"objective": "crps"}, "objective must be one of"),
         ({"prediction_length": 0}, "prediction_length must be a positive"),
         ({"scaling": "foo"}, "scaling must be one of"),
         ({"freq": "not-a-freq"}, "is not a pandas frequency"),

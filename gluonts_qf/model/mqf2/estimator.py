@@ -23,7 +23,8 @@ class MQF2Estimator(ForkingEstimator):
     convex in ``x``, relative to a naive anchor (by default, ``anchor="auto"``,
     the last or the seasonal-naive value, whichever backtests better on the
     training data). Trained with the
-    energy score on every origin of each window; forecasts are
+    energy score (or, with ``objective="likelihood"``, maximum likelihood)
+    on every origin of each window; forecasts are
     ``SampleForecast``s whose samples (S, T) are joint draws, so dependence
     between horizon steps is kept. Each origin costs ``es_num_samples`` passes
     through the PICNN.
@@ -40,6 +41,11 @@ class MQF2Estimator(ForkingEstimator):
     picnn_hidden_size, picnn_num_layers, picnn_context_dim, picnn_rank
         The PICNN potential (see :class:`~gluonts_qf.MQF2Output`; ``picnn_rank``
         is its ``rank``, the low-rank quadratic for dependence, 0 for none).
+    objective
+        ``"energy"`` (default: the energy score) or ``"likelihood"`` (the exact
+        negative log-likelihood, Kan et al.'s maximum-likelihood mode; each
+        origin costs a Newton solve and a ``D x D`` Hessian, and origins with
+        any missing future value are left out of the loss).
     es_num_samples, beta
         Samples per energy-score estimate and the energy-score exponent in (0, 2).
     eps, threshold_input
@@ -67,6 +73,7 @@ class MQF2Estimator(ForkingEstimator):
         num_parallel_samples: pydantic.StrictInt = 100,
         joint: str = "horizon",
         target_dim: Optional[pydantic.StrictInt] = None,
+        objective: str = "energy",
         **kwargs,
     ) -> None:
         check_choice("joint", joint, JOINTS)
@@ -93,6 +100,7 @@ class MQF2Estimator(ForkingEstimator):
             eps=eps,
             threshold_input=threshold_input,
             rank=picnn_rank,
+            objective=objective,
         )
 
     def model_kwargs(self) -> Dict[str, Any]:

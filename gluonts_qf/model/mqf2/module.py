@@ -18,8 +18,8 @@ class MQF2Model(ForkingModel):
     comes from the encoder (the origin's state and its per-step features,
     flattened over the horizon). As in :class:`~gluonts_qf.model.iqf.IQFModel`,
     values are in the encoder's scaled units relative to its anchor:
-    ``y_k = loc + scale * (anchor_k + z_k)``. Trained with the energy
-    score on every forking origin.
+    ``y_k = loc + scale * (anchor_k + z_k)``. Trained on every forking origin
+    with the head's objective (energy score or likelihood).
 
     Parameters
     ----------
@@ -147,10 +147,13 @@ class MQF2Model(ForkingModel):
         future_observed_values: torch.Tensor,
         **inputs: torch.Tensor,
     ) -> torch.Tensor:
-        """Mean energy score in scaled units over the origins; shape: (B,).
+        """Mean objective in scaled units over the origins; shape: (B,).
 
-        Norms run over the observed values of each origin's joint vector;
-        origins with nothing observed are left out of the mean.
+        The head's objective (:class:`~gluonts_qf.MQF2Output`): the energy
+        score, whose norms run over the observed values of each origin's joint
+        vector (origins with nothing observed are left out of the mean), or the
+        negative log-likelihood, of the origins whose joint vector is fully
+        observed only (the others are left out of the mean).
         ``future_target`` and ``future_observed_values``: (B, T), or (B, T, M)
         for a multivariate target; ``inputs``: the tensors of
         :meth:`describe_inputs`, by name.
@@ -168,12 +171,12 @@ class MQF2Model(ForkingModel):
         observed = self._joint((observed > 0).to(target.dtype)) > 0  # (B, F, T * M)
         anchor = self._joint(enc.anchor)
         target = torch.where(observed, self._joint(target), anchor)
-        es = self.distr_output.loss(
+        loss = self.distr_output.loss(
             target,
             self._args(enc),
             loc=anchor,
             observed=observed,
             picnn=self.args_proj.picnn,
         )  # (B, F)
-        counted = observed.any(-1).to(es.dtype)  # (B, F)
-        return (es * counted).sum(-1) / counted.sum(-1).clamp(min=1.0)
+        counted = self.distr_output.counted(observed).to(loss.dtype)  # (B, F)
+        return (loss * counted).sum(-1) / counted.sum(-1).clamp(min=1.0)

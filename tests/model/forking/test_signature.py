@@ -38,6 +38,7 @@ OWN = {
         "num_parallel_samples",
         "joint",
         "target_dim",
+        "objective",
     },
 }
 
