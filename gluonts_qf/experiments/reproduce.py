@@ -40,6 +40,7 @@ from .paper_tables import load_published, write_tables
 from .registry import PAPER_KNOTS, get_model
 from .runs import PreparedRun, _json_safe, fit
 from .spec import RunSpec
+from .synthetic import SYNTHETIC, true_horizon_correlation
 
 #: Levels no model of the ``iqf`` experiment is trained on (Park et al.'s
 #: "quantile levels not used in training").
@@ -257,7 +258,8 @@ def select_cells(
     data_dir: str | Path | None,
 ) -> list[CellSpec]:
     """The cells of ``datasets`` and ``models`` (labels); by default every dataset
-    the data folder holds (all of them without a folder: GluonTS downloads).
+    the data folder holds (all of them without a folder: GluonTS downloads) and
+    the synthetic ones.
 
     ``ValueError`` for a name with no cell, or a dataset the folder lacks.
     """
@@ -271,11 +273,14 @@ def select_cells(
                 f"no cell config for {what}(s) {unknown}; this experiment has "
                 f"{', '.join(sorted(known))}."
             )
+
+    def available(name: str) -> bool:
+        return folder is None or name in SYNTHETIC or (folder / name).is_dir()
+
     if datasets is None:
-        offline = {n for n in have if folder is None or (folder / n).is_dir()}
-        datasets = sorted(offline)
+        datasets = sorted(n for n in have if available(n))
     elif folder is not None:
-        lacking = sorted(n for n in datasets if not (folder / n).is_dir())
+        lacking = sorted(n for n in datasets if not available(n))
         if lacking:
             raise ValueError(
                 f"dataset(s) {lacking} are not in {folder}; unset --data-dir and "
@@ -405,9 +410,41 @@ def _correlation_figures(records: list[dict[str, Any]], folder: Path) -> list[Pa
             by_dataset.setdefault(r["dataset"], {})[r["label"]] = corr
     paths = []
     for dataset, matrices in by_dataset.items():
+        known = dataset in SYNTHETIC
+        if known:  # the truth first, each model's mean |error| in its title
+            matrices = _against_truth(true_horizon_correlation(dataset), matrices)
         path = folder / dataset / "horizon_correlation.png"
         try:
             paths.append(plot_correlation_heatmaps(matrices, path, title=dataset))
+            three = [k for k in matrices if k == "true" or k.split()[0] in KNOWN]
+            if known and len(three) == 3:
+                paths.append(
+                    plot_correlation_heatmaps(
+                        {k: matrices[k] for k in three},
+                        folder / dataset / "known_gaussian.png",
+                        title=f"{dataset}: true vs univariate (iqf) vs MQF2",
+                    )
+                )
         except ImportError:
             break
     return paths
+
+
+#: The models of the known-Gaussian figure, beside the truth.
+KNOWN = ("iqf", "mqf2")
+
+
+def correlation_error(true: np.ndarray, corr: np.ndarray) -> float:
+    """Mean absolute difference of the off-diagonal correlations (nan skipped)."""
+    off = ~np.eye(len(true), dtype=bool)
+    return float(np.nanmean(np.abs(np.asarray(corr) - true)[off]))
+
+
+def _against_truth(
+    true: np.ndarray, matrices: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """``{"true": true, "<label> (error e)": corr, ...}``, ``e`` the mean |error|."""
+    out = {"true": true}
+    for label, corr in matrices.items():
+        out[f"{label} (error {correlation_error(true, corr):.2f})"] = corr
+    return out
