@@ -235,7 +235,7 @@ def _add_reproduce_parser(subs) -> None:
         "cells are cached: run the same command again to resume.",
     )
     add = p.add_argument
-    add("--experiment", required=True, metavar="NAME", help="iqf or mqf2")
+    add("--experiment", required=True, metavar="NAME", help="iqf, mqf2 or figures")
     add("--smoke", action="store_true", help="tiny budgets (configs/smoke/...)")
     add("--datasets", type=name_list, metavar="LIST", help="default: all offline")
     add("--models", type=name_list, metavar="LIST", help="row labels; default all")

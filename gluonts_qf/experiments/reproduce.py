@@ -36,6 +36,8 @@ from ..evaluation.scores import crps_sum, horizon_correlation
 from .cache import read_cell, write_atomic
 from .cells import CellSpec, experiment_folder, fingerprint, load_cells
 from .datasets import find_data_dir, load_data
+from .figures import COLUMNS as FIGURE_COLUMNS
+from .figures import run_figures
 from .paper_tables import load_published, write_tables
 from .registry import PAPER_KNOTS, get_model
 from .runs import PreparedRun, _json_safe, fit
@@ -110,6 +112,15 @@ EXPERIMENTS = {
         ),
         "ES",
         joint=True,
+    ),
+    "figures": Experiment(
+        "figures",
+        "the illustrations: a three-peaked distribution learned by IQF with 5 "
+        "and 20 knots, and MQF2's 2-D gradient map (no datasets, no cells)",
+        (),
+        FIGURE_COLUMNS,
+        "W1",
+        joint=False,
     ),
 }
 #: The issue's names of the experiments.
@@ -328,7 +339,10 @@ def reproduce(
     Parameters
     ----------
     experiment
-        ``"iqf"`` (alias ``"quantile-functions"``) or ``"mqf2"`` (``"multivariate"``).
+        ``"iqf"`` (alias ``"quantile-functions"``), ``"mqf2"``
+        (``"multivariate"``) or ``"figures"`` (the illustrations of
+        :mod:`gluonts_qf.experiments.figures`; it takes only ``smoke``,
+        ``out``, ``figures`` and ``log``).
     smoke
         Use ``configs/smoke/<experiment>/`` (tiny budgets) instead.
     datasets, models
@@ -353,11 +367,14 @@ def reproduce(
     exp = get_experiment(experiment)
     seeds = check_int("seeds", seeds)
     budget = check_positive("budget", budget)
+    default = f"runs/reproduce/{exp.name}{'-smoke' if smoke else ''}"
+    out = Path(out if out is not None else default)
+    if exp.name == "figures":  # no datasets or cells: two fits, seconds
+        rows, files = run_figures(out, smoke, figures, log)
+        return Reproduction(exp, [], rows, out, files)
     pub = load_published(published) if published is not None else None
     cells = load_cells(experiment_folder(exp.name, smoke, config_dir))
     cells = select_cells(cells, datasets, models, data_dir)
-    default = f"runs/reproduce/{exp.name}{'-smoke' if smoke else ''}"
-    out = Path(out if out is not None else default)
     folder, data, records = find_data_dir(data_dir), {}, []
     total = len(cells) * seeds
     for cell in cells:
