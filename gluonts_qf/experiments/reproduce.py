@@ -35,6 +35,7 @@ from ..evaluation.backtest import BacktestResult, backtest
 from ..evaluation.scores import crps_sum, horizon_correlation
 from .cache import read_cell, write_atomic
 from .cells import CellSpec, experiment_folder, fingerprint, load_cells
+from .correlation import correlation_figures
 from .datasets import find_data_dir, load_data
 from .figures import COLUMNS as FIGURE_COLUMNS
 from .figures import run_figures
@@ -42,7 +43,7 @@ from .paper_tables import load_published, write_tables
 from .registry import PAPER_KNOTS, get_model
 from .runs import PreparedRun, _json_safe, fit
 from .spec import RunSpec
-from .synthetic import SYNTHETIC, true_horizon_correlation
+from .synthetic import SYNTHETIC
 
 #: Levels no model of the ``iqf`` experiment is trained on (Park et al.'s
 #: "quantile levels not used in training").
@@ -396,7 +397,7 @@ def reproduce(
             log(_progress(len(records), total, exp, record))
     rows, files = write_tables(exp, records, out, seeds, pub)
     if figures and exp.joint:
-        files += _correlation_figures(records, out / "figures")
+        files += correlation_figures(records, out / "figures")
     return Reproduction(exp, records, rows, out, files)
 
 
@@ -412,56 +413,3 @@ def _progress(i: int, total: int, exp: Experiment, record: dict[str, Any]) -> st
     return (
         head + f"{exp.main_metric} {shown}" + ("  (cached)" if record["cached"] else "")
     )
-
-
-def _correlation_figures(records: list[dict[str, Any]], folder: Path) -> list[Path]:
-    """Per dataset, the horizon correlation of each model's samples side by side."""
-    try:
-        from ..plotting import plot_correlation_heatmaps
-    except ImportError:  # pragma: no cover
-        return []
-    by_dataset: dict[str, dict[str, np.ndarray]] = {}
-    for r in records:
-        if r["seed"] == 0 and r.get("horizon_correlation") is not None:
-            corr = np.array(r["horizon_correlation"], dtype=float)  # None -> nan
-            by_dataset.setdefault(r["dataset"], {})[r["label"]] = corr
-    paths = []
-    for dataset, matrices in by_dataset.items():
-        known = dataset in SYNTHETIC
-        if known:  # the truth first, each model's mean |error| in its title
-            matrices = _against_truth(true_horizon_correlation(dataset), matrices)
-        path = folder / dataset / "horizon_correlation.png"
-        try:
-            paths.append(plot_correlation_heatmaps(matrices, path, title=dataset))
-            three = [k for k in matrices if k == "true" or k.split()[0] in KNOWN]
-            if known and len(three) == 3:
-                paths.append(
-                    plot_correlation_heatmaps(
-                        {k: matrices[k] for k in three},
-                        folder / dataset / "known_gaussian.png",
-                        title=f"{dataset}: true vs univariate (iqf) vs MQF2",
-                    )
-                )
-        except ImportError:
-            break
-    return paths
-
-
-#: The models of the known-Gaussian figure, beside the truth.
-KNOWN = ("iqf", "mqf2")
-
-
-def correlation_error(true: np.ndarray, corr: np.ndarray) -> float:
-    """Mean absolute difference of the off-diagonal correlations (nan skipped)."""
-    off = ~np.eye(len(true), dtype=bool)
-    return float(np.nanmean(np.abs(np.asarray(corr) - true)[off]))
-
-
-def _against_truth(
-    true: np.ndarray, matrices: dict[str, np.ndarray]
-) -> dict[str, np.ndarray]:
-    """``{"true": true, "<label> (error e)": corr, ...}``, ``e`` the mean |error|."""
-    out = {"true": true}
-    for label, corr in matrices.items():
-        out[f"{label} (error {correlation_error(true, corr):.2f})"] = corr
-    return out

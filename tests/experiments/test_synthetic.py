@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gluonts_qf.experiments.correlation import correlation_error
 from gluonts_qf.experiments.datasets import load_data
-from gluonts_qf.experiments.reproduce import correlation_error, reproduce
+from gluonts_qf.experiments.reproduce import reproduce
 from gluonts_qf.experiments.synthetic import (
     SYNTHETIC,
     AR1Data,
