@@ -118,27 +118,30 @@ def wasserstein1(iqf: IQF, truth: Mixture, grid: int = 2000) -> float:
     return float(np.mean(np.abs(q - truth.quantile(u))))
 
 
-def fit_2d_map(
-    correlation: float, steps: int, seed: int = 0, batch: int = 128
+def fit_gaussian(
+    out: Any,
+    cov: torch.Tensor,
+    steps: int,
+    batch: int = 64,
+    lr: float = 2e-2,
+    seed: int = 0,
 ) -> tuple[Any, Any]:
-    """An MQF2 head (PICNN, constant context) fitted by likelihood to a 2-D Gaussian.
+    """Train an MQF2 head alone (constant context) on draws of ``N(0, cov)``.
 
-    The target has unit variances and the given correlation. Returns
-    ``(distribution, head)``: the fitted :class:`~gluonts_qf.MQF2` (batch
-    shape (1,)) and the head holding its potential.
+    ``out`` is an :class:`~gluonts_qf.MQF2Output` with ``dim == len(cov)``;
+    its objective is the loss. Adam with a cosine schedule, ``batch`` fresh
+    draws per step, ``torch.manual_seed(seed)`` first (so the head's start is
+    seeded too). Returns ``(distribution, head)``: the fitted
+    :class:`~gluonts_qf.MQF2` (batch shape (1,)) and the head.
     """
-    from ..distributions.mqf2 import MQF2Output
-
     torch.manual_seed(seed)
-    cov = torch.tensor([[1.0, correlation], [correlation, 1.0]])
     chol = torch.linalg.cholesky(cov)
-    out = MQF2Output(dim=2, hidden_size=16, rank=2, objective="likelihood")
     head = out.get_args_proj(1)
-    opt = torch.optim.Adam(head.parameters(), lr=2e-2)
+    opt = torch.optim.Adam(head.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     features = torch.ones(batch, 1)
     for _ in range(steps):
-        y = torch.randn(batch, 2) @ chol.T
+        y = torch.randn(batch, len(cov)) @ chol.T
         loss = out.loss(y, head(features), picnn=head.picnn).mean()
         opt.zero_grad()
         loss.backward()
@@ -146,6 +149,16 @@ def fit_2d_map(
         sched.step()
     with torch.no_grad():
         return out.distribution(head(torch.ones(1, 1)), picnn=head.picnn), head
+
+
+def fit_2d_map(correlation: float, steps: int, seed: int = 0) -> tuple[Any, Any]:
+    """An MQF2 head fitted by likelihood to a 2-D Gaussian (unit variances,
+    the given correlation): :func:`fit_gaussian` with batches of 128."""
+    from ..distributions.mqf2 import MQF2Output
+
+    cov = torch.tensor([[1.0, correlation], [correlation, 1.0]])
+    out = MQF2Output(dim=2, hidden_size=16, rank=2, objective="likelihood")
+    return fit_gaussian(out, cov, steps, batch=128, seed=seed)
 
 
 @dataclass(frozen=True)

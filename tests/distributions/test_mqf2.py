@@ -15,6 +15,7 @@ from scipy import integrate, special
 
 from gluonts_qf import MQF2, MQF2Output
 from gluonts_qf.distributions.mqf2 import energy_score_from_samples
+from gluonts_qf.experiments.figures import fit_gaussian
 from gluonts_qf.nn import PICNN
 from gluonts_qf.nn.picnn import inv_softplus
 
@@ -420,25 +421,11 @@ def test_learns_a_correlated_gaussian():
     is 0.005-0.026 with the low-rank quadratic (rank 4), but 0.05-0.16 without
     it (rank 0; seed 0: 0.161, and still 0.048 after 800 steps).
     """
-    torch.manual_seed(0)
     dim = 3
     cov = torch.full((dim, dim), 0.8) + 0.2 * torch.eye(dim)
-    chol = torch.linalg.cholesky(cov)
     out = MQF2Output(dim=dim, hidden_size=16, num_layers=2, es_num_samples=32, rank=4)
-    head = out.get_args_proj(1)
-    steps = 300
-    opt = torch.optim.Adam(head.parameters(), lr=2e-2)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    features = torch.ones(64, 1)
-    for _ in range(steps):
-        y = torch.randn(64, dim) @ chol.T
-        loss = out.loss(y, head(features), picnn=head.picnn).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
+    distr, _ = fit_gaussian(out, cov, steps=300)
     with torch.no_grad():
-        distr = out.distribution(head(torch.ones(1, 1)), picnn=head.picnn)
         s = distr.sample((4000,))[:, 0]
     corr = torch.corrcoef(s.T)
     off = corr[~torch.eye(dim, dtype=torch.bool)]
@@ -454,23 +441,12 @@ def test_likelihood_learns_a_correlated_gaussian():
     0-2 (~1 s each): largest correlation error 0.005-0.013, held-out NLL within
     0.004 of the true density's (about 3.14).
     """
-    torch.manual_seed(0)
-    dim, steps = 3, 150
+    dim = 3
     cov = torch.full((dim, dim), 0.8) + 0.2 * torch.eye(dim)
     chol = torch.linalg.cholesky(cov)
     out = MQF2Output(dim=dim, hidden_size=16, rank=4, objective="likelihood")
-    head = out.get_args_proj(1)
-    opt = torch.optim.Adam(head.parameters(), lr=2e-2)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    for _ in range(steps):
-        y = torch.randn(64, dim) @ chol.T
-        loss = out.loss(y, head(torch.ones(64, 1)), picnn=head.picnn).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
+    distr, _ = fit_gaussian(out, cov, steps=150)
     with torch.no_grad():
-        distr = out.distribution(head(torch.ones(1, 1)), picnn=head.picnn)
         s = distr.sample((4000,))[:, 0]
         held_out = torch.randn(4000, dim) @ chol.T
         nll = -distr.log_prob(held_out).mean()
