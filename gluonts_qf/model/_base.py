@@ -35,6 +35,7 @@ from gluonts.transform import (
 )
 from gluonts.transform.feature import LastValueImputation, MissingValueImputation
 
+from .adaptive import choose_settings
 from .encoder import SCALINGS
 
 PREDICTION_INPUT_NAMES = [
@@ -49,7 +50,7 @@ TRAINING_INPUT_NAMES = PREDICTION_INPUT_NAMES + [
     "future_target",
     "future_observed_values",
 ]
-ANCHORS = ("seasonal", "last", "none")
+ANCHORS = ("auto", "seasonal", "last", "none")
 
 
 def _positive(name: str, value, allow_none: bool = False) -> None:
@@ -204,7 +205,19 @@ class ForkingEstimator(PyTorchLightningEstimator):
             if lags_seq is not None
             else default_lags(self.season_length)
         )
-        self.anchor = anchor
+        # anchor="auto": chosen from the training data in train_model (see
+        # gluonts_qf.model.adaptive); until then, the seasonal anchor
+        self.requested = dict(
+            anchor=anchor,
+            season_length=season_length,
+            context_length=context_length,
+            num_origins=num_origins,
+            default_num_origins=default_num_origins,
+            lags_seq=lags_seq,
+            train_sampler=train_sampler,
+        )
+        self.adaptive_choice: Optional[Dict[str, Any]] = None
+        self.anchor = "seasonal" if anchor == "auto" else anchor
         self.time_features = time_features_from_frequency_str(freq)
         self.cardinality = list(cardinality) if cardinality else [1]
         self.use_static_cat = bool(cardinality)
@@ -226,6 +239,38 @@ class ForkingEstimator(PyTorchLightningEstimator):
         self.validation_sampler = validation_sampler or ValidationSplitSampler(
             min_future=prediction_length
         )
+
+    def adapt(self, training_data: Dataset) -> None:
+        """Resolve ``anchor="auto"``: anchor, season, context and lags from the data.
+
+        Sets the attributes the network is built from (recorded in the trained
+        predictor, so a serialised predictor forecasts the same) and
+        ``self.adaptive_choice``; training windows then start late enough for the
+        seasonal anchor of every origin to be observed (``min_past``).
+        """
+        req = self.requested
+        choice = choose_settings(
+            (entry[FieldName.TARGET] for entry in training_data),
+            self.freq,
+            self.prediction_length,
+            season_length=req["season_length"],
+            context_length=req["context_length"],
+            lags_seq=req["lags_seq"],
+        )
+        self.anchor, self.season_length = choice.anchor, choice.season_length
+        self.context_length, self.lags_seq = choice.context_length, choice.lags_seq
+        self.num_origins = req["num_origins"] or min(
+            self.context_length, req["default_num_origins"] or 8
+        )
+        if req["train_sampler"] is None and self.season_length > 1:
+            # the seasonal anchor of the earliest origin is observed
+            min_past = min(
+                self.season_length + self.num_origins - 1, choice.room_before_horizon
+            )
+            self.train_sampler = ExpectedNumInstanceSampler(
+                num_instances=1.0, min_future=self.prediction_length, min_past=min_past
+            )
+        self.adaptive_choice = choice.as_dict()
 
     def encoder_kwargs(self) -> Dict[str, Any]:
         """Keyword arguments of the model's :class:`ForkingEncoder` part."""
@@ -359,4 +404,6 @@ class ForkingEstimator(PyTorchLightningEstimator):
         # keep transformed series in memory: recomputing time features of long
         # series for every window otherwise costs more than the training step
         kwargs["cache_data"] = kwargs.get("cache_data") or self.cache_data
+        if self.requested["anchor"] == "auto":
+            self.adapt(training_data)
         return super().train_model(training_data, validation_data, **kwargs)

@@ -381,7 +381,10 @@ def test_series_all_shorter_than_the_horizon_is_a_clear_error(tmp_path):
         ({"prediction_length": 0}, "prediction_length must be a positive"),
         ({"context_length": -3}, "context_length must be a positive"),
         ({"scaling": "foo"}, "scaling must be one of"),
-        ({"anchor": "foo"}, r"anchor must be one of \('seasonal', 'last', 'none'\)"),
+        (
+            {"anchor": "foo"},
+            r"anchor must be one of \('auto', 'seasonal', 'last', 'none'\)",
+        ),
         ({"dropout": 1.5}, r"dropout must be in \[0, 1\)"),
         ({"lags_seq": [0]}, "lags_seq must hold lags >= 1"),
         ({"lags_seq": [1, -2]}, "lags_seq must hold lags >= 1"),

@@ -48,8 +48,14 @@ class IQFEstimator(ForkingEstimator):
     season_length
         Season of the anchor and default lags; default from ``freq``.
     anchor
-        ``"seasonal"`` (default), ``"last"`` or ``"none"``: what the learned
-        quantile function is relative to.
+        ``"auto"`` (default), ``"seasonal"``, ``"last"`` or ``"none"``: what the
+        learned quantile function is relative to. ``"auto"`` picks the last
+        value or the seasonal-naive value (and, unless given, the season among
+        the frequency's calendar seasons, e.g. 52 for weekly data) by backtesting
+        both on held-back ends of the training series, and caps the default
+        context and lags by the history the series have
+        (:mod:`gluonts_qf.model.adaptive`); the choice is made in
+        ``train_model``, stored in ``adaptive_choice`` and in the predictor.
     scaling
         ``"seasonal"`` (default: centre on the mean, scale by the mean absolute
         seasonal difference, i.e. in units of seasonal naive's in-sample error)
@@ -83,7 +89,7 @@ class IQFEstimator(ForkingEstimator):
         num_origins: Optional[pydantic.StrictInt] = None,
         lags_seq: Optional[List[int]] = None,
         season_length: Optional[pydantic.StrictInt] = None,
-        anchor: str = "seasonal",
+        anchor: str = "auto",
         scaling: str = "seasonal",
         hidden_size: pydantic.StrictInt = 64,
         num_layers: pydantic.StrictInt = 1,

@@ -22,7 +22,9 @@ class MQF2Estimator(ForkingEstimator):
     The forking-sequence encoder of :class:`~gluonts_qf.IQFEstimator` feeds an
     MQF2 head (Kan et al., 2022): per series, the ``T`` future values are
     ``loc + scale * grad phi(x; h)``, ``x ~ N(0, I_T)``, with ``phi`` a PICNN
-    convex in ``x``, relative to the seasonal-naive anchor. Trained with the
+    convex in ``x``, relative to a naive anchor (by default, ``anchor="auto"``,
+    the last or the seasonal-naive value, whichever backtests better on the
+    training data; see :class:`~gluonts_qf.IQFEstimator`). Trained with the
     energy score on every origin of each window; forecasts are
     ``SampleForecast``s whose samples (S, T) are joint draws, so dependence
     between horizon steps is kept.
@@ -80,7 +82,7 @@ class MQF2Estimator(ForkingEstimator):
         num_origins: Optional[pydantic.StrictInt] = None,
         lags_seq: Optional[List[int]] = None,
         season_length: Optional[pydantic.StrictInt] = None,
-        anchor: str = "seasonal",
+        anchor: str = "auto",
         scaling: str = "seasonal",
         hidden_size: pydantic.StrictInt = 64,
         num_layers: pydantic.StrictInt = 1,
