@@ -19,6 +19,7 @@ from .._base import (  # noqa: F401  (re-exported: the public names of this modu
 )
 from .lightning_module import IQFLightningModule
 
+CALIBRATIONS = ("none", "auto", "holdout", "insample")
 DEFAULT_KNOTS = (0.02, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.98)
 
 
@@ -75,6 +76,16 @@ class IQFEstimator(ForkingEstimator):
     cache_data
         Keep the transformed training series in memory (default); set ``False``
         for datasets that do not fit in memory.
+    calibration
+        ``"holdout"``: train without the last horizon of each series, then fit
+        a monotone map of the levels to the PIT of the forecasts of those
+        held-back horizons (see :mod:`gluonts_qf.calibration`): quantiles stay
+        exact and never cross. ``"insample"``: train on everything and fit the
+        map on the last horizons (seen in training). ``"auto"``: train on
+        everything, fit the map on the second-last horizon of each series and
+        keep it (refitted on the last two) only if it lowers the mean wQL of
+        the last horizon; ``calibration_info`` says what was done. ``"none"``
+        (default).
     """
 
     @validated()
@@ -107,7 +118,13 @@ class IQFEstimator(ForkingEstimator):
         train_sampler: Optional[InstanceSampler] = None,
         validation_sampler: Optional[InstanceSampler] = None,
         cache_data: bool = True,
+        calibration: str = "none",
     ) -> None:
+        if calibration not in CALIBRATIONS:
+            raise ValueError(
+                f"calibration must be one of {CALIBRATIONS}, got {calibration!r}."
+            )
+        self.calibration = calibration
         super().__init__(
             freq=freq,
             prediction_length=prediction_length,
@@ -137,6 +154,28 @@ class IQFEstimator(ForkingEstimator):
         self.distr_output = IQFOutput(
             knot_levels=knot_levels, num_pieces=num_pieces, tol=tol
         )
+
+    def train_model(self, training_data, validation_data=None, **kwargs):
+        """Train; with ``calibration``, fit and install the level map."""
+        from ...calibration import auto_recalibrate, holdout_split, recalibrate
+
+        if self.calibration in ("none", "auto"):
+            out = super().train_model(training_data, validation_data, **kwargs)
+            if self.calibration == "none":
+                return out
+            predictor, self.calibration_info = auto_recalibrate(
+                out.predictor, training_data, self.prediction_length
+            )
+            return out._replace(predictor=predictor)
+        train, past, future = holdout_split(training_data, self.prediction_length)
+        if self.calibration == "insample":
+            train = training_data
+        out = super().train_model(train, validation_data, **kwargs)
+        predictor, knots = recalibrate(out.predictor, past, future)
+        self.calibration_info = (
+            None if knots is None else dict(zip(("levels", "values"), knots))
+        )
+        return out._replace(predictor=predictor)
 
     # -- model ------------------------------------------------------------
     def create_lightning_module(self) -> IQFLightningModule:
