@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import csv
 import dataclasses
-import logging
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -237,8 +236,9 @@ def _add_data_options(p: argparse.ArgumentParser, required: bool) -> None:
         "--data-dir",
         type=Path,
         metavar="DIR",
-        help="folder of GluonTS datasets (default $GLUONTS_QF_DATA, "
-        "then GluonTS's own location)",
+        help="folder of GluonTS datasets (default $GLUONTS_QF_DATA, then "
+        "../shared/data/gluonts if it holds the dataset, then GluonTS's own "
+        "location, which downloads)",
     )
     p.add_argument(
         "--max-series",
@@ -270,15 +270,16 @@ def run_train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
     with _usage_errors(args):
         spec = spec_from_args(args)
+        out = runs.check_out_dir(
+            args.out or Path("runs") / f"{spec.dataset}-{spec.model}"
+        )
         run = runs.prepare(spec)
-    out = args.out or Path("runs") / f"{spec.dataset}-{spec.model}"
     _say(
         spec.quiet,
         f"{spec.dataset}: freq {run.freq}, horizon "
         f"{run.prediction_length}, {len(run.train)} train / {len(run.test)} test series",
     )
-    with _lightning_logs(spec.quiet):
-        result = runs.train_and_backtest(run, log=lambda msg: print(msg, flush=True))
+    result = runs.train_and_backtest(run, log=lambda msg: print(msg, flush=True))
     print(format_table(result.rows, runs.TABLE_COLUMNS))
     runs.save_run(run, result, out)
     print(f"saved predictor, metrics and plots to {out}")
@@ -292,8 +293,8 @@ def run_forecast(args: argparse.Namespace) -> dict[str, Any]:
     from .evaluation.scores import crossing_rate
 
     with _usage_errors(args):
-        _, _, test = load_data(args.dataset, args.data_dir, args.max_series)
-        predictor = runs.load_predictor(args.predictor)
+        _check_output_file(args.output)
+        test, predictor = _data_and_predictor(args)
     series = None
     if args.future:
         forecasts = list(predictor.predict(test))
@@ -327,8 +328,8 @@ def run_decide(args: argparse.Namespace) -> Any:
 
     with _usage_errors(args):
         costs = None if args.costs is None else decisions.parse_costs(args.costs)
-        _, _, test = load_data(args.dataset, args.data_dir, args.max_series)
-        predictor = runs.load_predictor(args.predictor)
+        test, predictor = _data_and_predictor(args)
+        out = runs.check_out_dir(args.out or Path("runs") / f"{args.dataset}-decide")
         runs.seed_everything(args.seed)  # sample forecasts (MQF2) draw with torch
         forecasts = list(predictor.predict(test))
         report = decisions.decide(
@@ -336,13 +337,33 @@ def run_decide(args: argparse.Namespace) -> Any:
         )
     print(f"{args.dataset}: {report.describe()}")
     print(report.format())
-    out = args.out or Path("runs") / f"{args.dataset}-decide"
     paths = report.save(out)
     print(f"wrote {', '.join(p.name for p in paths)} to {out}")
     return report
 
 
 # -- plumbing -------------------------------------------------------------
+def _data_and_predictor(args: argparse.Namespace) -> tuple[list, Any]:
+    """The test series of ``--dataset`` and the ``--predictor`` that fits them."""
+    ds, _, test = load_data(args.dataset, args.data_dir, args.max_series)
+    predictor = runs.load_predictor(args.predictor)
+    runs.check_compatible(
+        predictor,
+        ds.metadata.freq,
+        int(ds.metadata.prediction_length),
+        args.dataset,
+    )
+    return test, predictor
+
+
+def _check_output_file(path: Path | None) -> None:
+    if path is None:
+        return
+    if path.is_dir():
+        raise ValueError(f"--output {path} is a folder; give a CSV file name.")
+    runs.check_out_dir(path.parent)
+
+
 @contextlib.contextmanager
 def _open_output(path: Path | None) -> Iterator[TextIO]:
     if path is None:
@@ -365,21 +386,6 @@ def _usage_errors(args: argparse.Namespace) -> Iterator[None]:
         yield
     except ValueError as err:
         args.parser.error(str(err))
-
-
-@contextlib.contextmanager
-def _lightning_logs(quiet: bool) -> Iterator[None]:
-    """Silence Lightning's info logs (hardware, checkpoints) when quiet."""
-    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
-    before = [lg.level for lg in loggers]
-    if quiet:
-        for lg in loggers:
-            lg.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, before):
-            lg.setLevel(level)
 
 
 @contextlib.contextmanager

@@ -22,7 +22,6 @@ from gluonts.pydantic import pydantic
 from gluonts.time_feature import get_seasonality, time_features_from_frequency_str
 from gluonts.torch.distributions import DistributionOutput
 from gluonts.torch.model.estimator import PyTorchLightningEstimator, TrainOutput
-from gluonts.torch.model.predictor import PyTorchPredictor
 from gluonts.transform import (
     AddAgeFeature,
     AddObservedValuesIndicator,
@@ -51,6 +50,7 @@ from ...checks import (
 from ..adaptive import choose_settings
 from .encoder import ANCHORS, SCALINGS, ForkingEncoder
 from .lightning_module import ForkingLightningModule
+from .predictor import ForkingPredictor, torch_threads
 
 PREDICTION_INPUT_NAMES = [
     "feat_static_cat",
@@ -68,6 +68,8 @@ TRAINING_INPUT_NAMES = PREDICTION_INPUT_NAMES + [
 ESTIMATOR_ANCHORS = ("auto", *ANCHORS)
 #: Forking origins per training window when ``num_origins`` is not given.
 DEFAULT_NUM_ORIGINS = 8
+#: Torch threads while training and forecasting when ``num_threads`` is not given.
+DEFAULT_NUM_THREADS = 1
 _POSITIVE_INTS = (
     "prediction_length",
     "hidden_size",
@@ -193,6 +195,13 @@ class ForkingEstimator(PyTorchLightningEstimator):
     cache_data
         Keep the transformed training series in memory (default); set ``False``
         for datasets that do not fit in memory.
+    num_threads
+        Torch intra-op threads while training and forecasting (default 1; the
+        previous setting is restored afterwards); ``None`` leaves torch's
+        setting alone. Torch's threads wait for each other at every operation,
+        so with more threads than idle cores training slows down many times
+        over; these networks are small, and one thread per process is about
+        as fast as two on an idle machine (``docs/benchmarks.md``).
     """
 
     #: The Lightning module that trains the model; set by each subclass.
@@ -228,13 +237,14 @@ class ForkingEstimator(PyTorchLightningEstimator):
         train_sampler: Optional[InstanceSampler] = None,
         validation_sampler: Optional[InstanceSampler] = None,
         cache_data: bool = True,
+        num_threads: Optional[pydantic.StrictInt] = DEFAULT_NUM_THREADS,
     ) -> None:
         given = dict(locals())
         super().__init__(trainer_kwargs={"max_epochs": 100, **(trainer_kwargs or {})})
         _check_freq(freq)
         for name in _POSITIVE_INTS:
             check_int(name, given[name])
-        for name in ("context_length", "num_origins", "season_length"):
+        for name in ("context_length", "num_origins", "season_length", "num_threads"):
             check_optional_int(name, given[name])
         for name in ("num_feat_static_real", "num_feat_dynamic_real"):
             check_int(name, given[name], low=0)
@@ -251,6 +261,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
             )
         self.freq, self.prediction_length = freq, prediction_length
         self.cache_data = cache_data
+        self.num_threads = num_threads
         self.season_length = season_length or get_seasonality(freq)
         # two seasons (and at least the horizon) of context; few forking origins
         # per window keep a training step cheap (more origins: slower, small gain)
@@ -351,8 +362,8 @@ class ForkingEstimator(PyTorchLightningEstimator):
 
     def create_predictor(
         self, transformation: Transformation, module
-    ) -> PyTorchPredictor:
-        return PyTorchPredictor(
+    ) -> ForkingPredictor:
+        return ForkingPredictor(
             input_transform=transformation + self._splitter(module, "test"),
             input_names=PREDICTION_INPUT_NAMES,
             prediction_net=module,
@@ -360,6 +371,8 @@ class ForkingEstimator(PyTorchLightningEstimator):
             batch_size=self.batch_size,
             prediction_length=self.prediction_length,
             device="auto",
+            freq=self.freq,
+            num_threads=self.num_threads,
         )
 
     # -- data -------------------------------------------------------------
@@ -479,6 +492,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
         # keep transformed series in memory: recomputing time features of long
         # series for every window otherwise costs more than the training step
         kwargs["cache_data"] = kwargs.get("cache_data") or self.cache_data
-        if self.requested["anchor"] == "auto":
-            self.adapt(training_data)
-        return super().train_model(training_data, validation_data, **kwargs)
+        with torch_threads(self.num_threads):
+            if self.requested["anchor"] == "auto":
+                self.adapt(training_data)
+            return super().train_model(training_data, validation_data, **kwargs)
