@@ -39,6 +39,7 @@ SPEC_OPTIONS = (
     "seed",
     "max_series",
     "baselines",
+    "num_threads",
 )
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSpec)}
 
@@ -142,6 +143,13 @@ def _add_train_parser(subs) -> None:
         type=Path,
         metavar="DIR",
         help="output folder (default runs/<dataset>-<model>)",
+    )
+    add(
+        "--num-threads",
+        type=positive_int,
+        metavar="N",
+        help="torch threads while training and forecasting (default 1: fastest "
+        "for these small networks, and no collapse when other jobs share the cores)",
     )
     add("--quiet", action="store_true", help="no progress bars or training logs")
     add(

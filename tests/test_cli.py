@@ -151,6 +151,14 @@ BAD = [
         "--epochs: must be a positive",
     ),
     (["train", "--dataset", "m4_hourly", "--lr", "0"], "--lr: must be a positive"),
+    (
+        ["train", "--dataset", "m4_hourly", "--num-threads", "0"],
+        "--num-threads: must be a positive",
+    ),
+    (
+        ["train", "--dataset", "m4_hourly", "--set", "num_threads=2"],
+        "comes from num_threads (--num-threads)",
+    ),
     (["train", "--dataset", "m4_hourly", "--baselines", "arima"], "unknown baseline"),
     (
         ["train", "--dataset", "m4_hourly", "--set", "no_such_arg=1"],
@@ -408,3 +416,15 @@ def test_corrupt_predictor_names_the_file(
     # after argparse's usage lines, one error line
     assert err.strip().splitlines()[-1].startswith(f"gluonts-qf {command}: error:")
     assert err.count("error:") == 1
+
+
+def test_num_threads_reaches_the_estimator(data_dir, tmp_path):
+    from gluonts_qf.experiments.runs import make_estimator
+
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("dataset: m4_hourly\nnum_threads: 3\n")
+    argv = ["--config", str(cfg), "--data-dir", str(data_dir), "--max-series", "2"]
+    run = prepare(spec_for(argv))
+    assert make_estimator("iqf", run, tmp_path).num_threads == 3
+    run = prepare(spec_for([*argv, "--num-threads", "2"]))  # the flag wins
+    assert make_estimator("iqf", run, tmp_path).num_threads == 2

@@ -111,6 +111,8 @@ def make_estimator(model: str, run: PreparedRun, root: Path):
     }
     if not entry.ours:
         return entry.build(run.freq, run.prediction_length, **budget)
+    if spec.num_threads is not None:
+        budget["num_threads"] = spec.num_threads
     try:
         return entry.build(run.freq, run.prediction_length, **spec.estimator, **budget)
     except TypeError as err:  # an unknown estimator setting
@@ -174,9 +176,14 @@ def train_and_backtest(
     run: PreparedRun, log: Callable[[str], None] = print
 ) -> RunResult:
     """Train the model and the baselines, backtest each on the test windows."""
+    from ..model.forking.estimator import DEFAULT_NUM_THREADS
+    from ..model.forking.predictor import torch_threads
+
     spec, rows, main = run.spec, [], None
+    threads = spec.num_threads or DEFAULT_NUM_THREADS  # baselines too
     with (
         quiet_lightning(spec.quiet),
+        torch_threads(threads),
         tempfile.TemporaryDirectory(prefix="gluonts-qf-") as root,
     ):
         for model in [spec.model, *spec.baselines]:

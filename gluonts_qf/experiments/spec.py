@@ -29,6 +29,7 @@ RESERVED = {
     "lr": "lr (--lr)",
     "batch_size": "batch_size (--batch-size)",
     "num_batches_per_epoch": "batches_per_epoch (--batches-per-epoch)",
+    "num_threads": "num_threads (--num-threads)",
 }
 #: The smallest seed ``torch.manual_seed`` accepts.
 MIN_SEED = -(2**63)
@@ -61,6 +62,9 @@ class RunSpec:
         Extra keyword arguments of the model's estimator (e.g. ``hidden_size``).
     trainer
         Extra ``lightning.Trainer`` arguments (e.g. ``gradient_clip_val``).
+    num_threads
+        Torch threads while training and forecasting, for the model and the
+        baselines; default ``None``: the estimators' default (1).
     quiet
         No progress bars or training logs.
     """
@@ -77,6 +81,7 @@ class RunSpec:
     baselines: list[str] = field(default_factory=lambda: ["seasonal_naive"])
     estimator: dict[str, Any] = field(default_factory=dict)
     trainer: dict[str, Any] = field(default_factory=dict)
+    num_threads: int | None = None
     quiet: bool = False
 
     @classmethod
@@ -100,6 +105,7 @@ class RunSpec:
         for name in ("epochs", "batches_per_epoch", "batch_size"):
             setattr(self, name, check_int(name, getattr(self, name)))
         self.max_series = check_optional_int("max_series", self.max_series)
+        self.num_threads = check_optional_int("num_threads", self.num_threads)
         self.seed = check_int("seed", self.seed, low=MIN_SEED)
         with contextlib.suppress(TypeError, ValueError):
             self.lr = float(self.lr)  # YAML reads 1e-3 (no dot) as a string

@@ -9,8 +9,11 @@ its head's arguments, ``create_lightning_module`` and ``create_predictor``.
 """
 
 import inspect
+import os
+from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Type
 
+import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import torch
@@ -285,6 +288,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
             train_sampler=train_sampler,
         )
         self.adaptive_choice: Optional[Dict[str, Any]] = None
+        self._epochs_done = 0  # resuming: epochs the checkpoint has trained
         self.anchor = "seasonal" if anchor == "auto" else anchor
         self.time_features = time_features_from_frequency_str(freq)
         self.cardinality = list(cardinality) if cardinality else [1]
@@ -460,7 +464,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
         instances = self._splitter(module, "training").apply(
             Cyclic(data).stream(), is_train=True
         )
-        return as_stacked_batches(
+        epochs = as_stacked_batches(
             instances,
             batch_size=self.batch_size,
             shuffle_buffer_length=shuffle_buffer_length,
@@ -468,6 +472,13 @@ class ForkingEstimator(PyTorchLightningEstimator):
             output_type=_as_tensor,
             num_batches_per_epoch=self.num_batches_per_epoch,
         )
+        # resuming: draw (and drop) the epochs the checkpoint has trained on, so
+        # the next batches and numpy's random state are those of an
+        # uninterrupted run (each epoch is one pass over ``epochs``, as in training)
+        for _ in range(self._epochs_done):
+            for _ in epochs:
+                pass
+        return epochs
 
     def create_validation_data_loader(
         self, data: Dataset, module, **kwargs
@@ -495,4 +506,50 @@ class ForkingEstimator(PyTorchLightningEstimator):
         with torch_threads(self.num_threads):
             if self.requested["anchor"] == "auto":
                 self.adapt(training_data)
-            return super().train_model(training_data, validation_data, **kwargs)
+            return self._fit(training_data, validation_data, **kwargs)
+
+    def checkpoint_path(self) -> Path:
+        """Where training keeps its full state after every epoch: ``last.ckpt``.
+
+        ``<trainer_kwargs["default_root_dir"]>/checkpoints/last.ckpt`` (the
+        working directory when no root is given). Pass it as ``ckpt_path`` to
+        ``train`` to resume an interrupted run.
+        """
+        root = self.trainer_kwargs.get("default_root_dir") or os.getcwd()
+        return Path(root) / "checkpoints" / "last.ckpt"
+
+    def _fit(self, training_data, validation_data, ckpt_path=None, **kwargs):
+        """GluonTS's training, plus a full checkpoint each epoch, and resuming.
+
+        From ``ckpt_path`` (a full checkpoint such as :meth:`checkpoint_path`)
+        Lightning restores the weights, the optimiser and the epoch; the data
+        loader replays the epochs already trained and the module restores
+        torch's random state, so with the same seed the run continues as an
+        uninterrupted one would (exactly, on CPU, from an end-of-epoch
+        checkpoint).
+        """
+        self._epochs_done = 0
+        if ckpt_path is not None:
+            ckpt_path = str(ckpt_path)
+            if not Path(ckpt_path).is_file():
+                raise ValueError(f"no checkpoint to resume from at {ckpt_path}.")
+            # our own checkpoint (holds the loop and optimiser state, not only
+            # tensors), so not weights_only
+            state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+            self._epochs_done = int(state["global_step"]) // self.num_batches_per_epoch
+        # no monitor: the latest epoch, always under the same name
+        last = pl.callbacks.ModelCheckpoint(
+            dirpath=self.checkpoint_path().parent,
+            filename=self.checkpoint_path().stem,
+            enable_version_counter=False,
+        )
+        before = self.trainer_kwargs
+        callbacks = [*before.get("callbacks", []), last]
+        # GluonTS pops "callbacks" from trainer_kwargs: give it a copy
+        self.trainer_kwargs = {**before, "callbacks": callbacks}
+        try:
+            return super().train_model(
+                training_data, validation_data, ckpt_path=ckpt_path, **kwargs
+            )
+        finally:
+            self.trainer_kwargs = before
