@@ -151,6 +151,12 @@ def _add_train_parser(subs) -> None:
         help="torch threads while training and forecasting (default 1: fastest "
         "for these small networks, and no collapse when other jobs share the cores)",
     )
+    add(
+        "--resume",
+        action="store_true",
+        help="continue training the model from the last checkpoint in "
+        "--out/training (left by an interrupted run with the same settings)",
+    )
     add("--quiet", action="store_true", help="no progress bars or training logs")
     add(
         "--set",
@@ -282,12 +288,21 @@ def run_train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
             args.out or Path("runs") / f"{spec.dataset}-{spec.model}"
         )
         run = runs.prepare(spec)
+        if args.resume:
+            runs.last_checkpoint(spec.model, run, out / "training")
     _say(
         spec.quiet,
         f"{spec.dataset}: freq {run.freq}, horizon "
         f"{run.prediction_length}, {len(run.train)} train / {len(run.test)} test series",
     )
-    result = runs.train_and_backtest(run, log=lambda msg: print(msg, flush=True))
+    result = runs.train_and_backtest(
+        run,
+        log=lambda msg: print(msg, flush=True),
+        checkpoints=out / "training",
+        resume=args.resume,
+    )
+    if not runs.is_main_process():  # another DDP process: process 0 saves
+        return dict(result.rows)
     print(format_table(result.rows, runs.TABLE_COLUMNS))
     runs.save_run(run, result, out)
     print(f"saved predictor, metrics and plots to {out}")

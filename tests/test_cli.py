@@ -428,3 +428,19 @@ def test_num_threads_reaches_the_estimator(data_dir, tmp_path):
     assert make_estimator("iqf", run, tmp_path).num_threads == 3
     run = prepare(spec_for([*argv, "--num-threads", "2"]))  # the flag wins
     assert make_estimator("iqf", run, tmp_path).num_threads == 2
+
+
+def test_resume_continues_from_the_last_checkpoint(data_dir, tmp_path, capsys):
+    import torch
+
+    out = tmp_path / "run"
+    argv = ["train", "--dataset", "m4_hourly", "--data-dir", str(data_dir)]
+    argv += ["--batches-per-epoch", "2", "--max-series", "4", "--baselines", "none"]
+    argv += ["--out", str(out), "--quiet"]
+    err = _exit_2([*argv, "--epochs", "1", "--resume"], capsys)
+    assert "nothing to resume" in err
+    assert main([*argv, "--epochs", "1"]) == 0
+    last = out / "training" / "iqf" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["global_step"] == 2
+    assert main([*argv, "--epochs", "2", "--resume"]) == 0
+    assert torch.load(last, weights_only=False)["global_step"] == 4  # one more epoch

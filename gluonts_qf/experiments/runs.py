@@ -20,6 +20,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import random
 import shutil
 import sys
@@ -132,19 +133,40 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def fit(model: str, run: PreparedRun, root: Path) -> tuple[Any, float]:
+def fit(
+    model: str, run: PreparedRun, root: Path, resume: bool = False
+) -> tuple[Any, float]:
     """``(predictor, training seconds)`` of ``model``, trained on ``run.train``.
 
-    An untrained model (seasonal naive) is built as it is, in 0 seconds.
+    An untrained model (seasonal naive) is built as it is, in 0 seconds. With
+    ``resume``, one of our models continues from its last checkpoint under
+    ``root`` (:func:`last_checkpoint`).
     """
     entry = get_model(model)
     if not entry.trained:
         return entry.build(run.freq, run.prediction_length), 0.0
     seed_everything(run.spec.seed)
     estimator = make_estimator(model, run, root)
+    ckpt_path = last_checkpoint(model, run, root) if resume else None
     start = time.perf_counter()
-    predictor = estimator.train(run.train)
+    predictor = estimator.train(run.train, ckpt_path=ckpt_path)
     return predictor, time.perf_counter() - start
+
+
+def last_checkpoint(model: str, run: PreparedRun, root: Path) -> Path:
+    """The full checkpoint one of our models leaves under ``root`` after each epoch.
+
+    ``ValueError`` if there is none, or ``model`` is not one of ours (only
+    ours can resume).
+    """
+    if not get_model(model).ours:
+        raise ValueError(f"{model} cannot resume; only our models save checkpoints.")
+    path = make_estimator(model, run, root).checkpoint_path()
+    if not path.is_file():
+        raise ValueError(
+            f"nothing to resume: no checkpoint at {path}; run without --resume."
+        )
+    return path
 
 
 @contextlib.contextmanager
@@ -173,13 +195,23 @@ class RunResult:
 
 
 def train_and_backtest(
-    run: PreparedRun, log: Callable[[str], None] = print
+    run: PreparedRun,
+    log: Callable[[str], None] = print,
+    checkpoints: str | Path | None = None,
+    resume: bool = False,
 ) -> RunResult:
-    """Train the model and the baselines, backtest each on the test windows."""
+    """Train the model and the baselines, backtest each on the test windows.
+
+    The run's model keeps its checkpoints under ``checkpoints`` (a temporary
+    folder when ``None``) and, with ``resume``, continues from the last one
+    there (e.g. after the process was killed); baselines train from scratch.
+    """
     from ..model.forking.estimator import DEFAULT_NUM_THREADS
     from ..model.forking.predictor import torch_threads
 
     spec, rows, main = run.spec, [], None
+    if checkpoints is not None and not resume:  # a fresh start: no stale files
+        shutil.rmtree(Path(checkpoints) / spec.model, ignore_errors=True)
     threads = spec.num_threads or DEFAULT_NUM_THREADS  # baselines too
     with (
         quiet_lightning(spec.quiet),
@@ -189,7 +221,10 @@ def train_and_backtest(
         for model in [spec.model, *spec.baselines]:
             if not spec.quiet:
                 log(f"== {model} ==")
-            predictor, seconds = fit(model, run, Path(root))
+            if model == spec.model and checkpoints is not None:
+                predictor, seconds = fit(model, run, Path(checkpoints), resume)
+            else:
+                predictor, seconds = fit(model, run, Path(root))
             res = backtest(
                 predictor,
                 run.test,
@@ -199,6 +234,22 @@ def train_and_backtest(
             rows.append((model, {**res, "train_seconds": seconds}))
             main = main or (predictor, res)
     return RunResult(rows=rows, predictor=main[0], backtest=main[1])
+
+
+def is_main_process() -> bool:
+    """Whether this is process 0 of a distributed run (or not distributed).
+
+    Under ``strategy="ddp"`` every process trains and returns the predictor;
+    only process 0 should write outputs.
+    """
+    from ..model.forking.training import rank_and_world
+
+    rank, world = rank_and_world()
+    if world > 1:
+        return rank == 0
+    return all(
+        os.environ.get(k, "0") == "0" for k in ("RANK", "NODE_RANK", "LOCAL_RANK")
+    )
 
 
 # -- outputs --------------------------------------------------------------

@@ -54,6 +54,7 @@ from ..adaptive import choose_settings
 from .encoder import ANCHORS, SCALINGS, ForkingEncoder
 from .lightning_module import ForkingLightningModule
 from .predictor import ForkingPredictor, torch_threads
+from .training import RankShard, TrainingEpochs
 
 PREDICTION_INPUT_NAMES = [
     "feat_static_cat",
@@ -462,7 +463,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
         **kwargs,
     ) -> Iterable:
         instances = self._splitter(module, "training").apply(
-            Cyclic(data).stream(), is_train=True
+            Cyclic(RankShard(data)).stream(), is_train=True
         )
         epochs = as_stacked_batches(
             instances,
@@ -472,13 +473,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
             output_type=_as_tensor,
             num_batches_per_epoch=self.num_batches_per_epoch,
         )
-        # resuming: draw (and drop) the epochs the checkpoint has trained on, so
-        # the next batches and numpy's random state are those of an
-        # uninterrupted run (each epoch is one pass over ``epochs``, as in training)
-        for _ in range(self._epochs_done):
-            for _ in epochs:
-                pass
-        return epochs
+        return TrainingEpochs(epochs, skip=self._epochs_done)
 
     def create_validation_data_loader(
         self, data: Dataset, module, **kwargs
