@@ -9,6 +9,7 @@ its head's arguments, ``create_lightning_module`` and ``create_predictor``.
 """
 
 import inspect
+import itertools
 import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Type
@@ -72,6 +73,8 @@ TRAINING_INPUT_NAMES = PREDICTION_INPUT_NAMES + [
 ESTIMATOR_ANCHORS = ("auto", *ANCHORS)
 #: Forking origins per training window when ``num_origins`` is not given.
 DEFAULT_NUM_ORIGINS = 8
+#: Series that ``anchor="auto"`` reads to choose its settings (the first ones).
+ADAPT_MAX_SERIES = 1000
 #: Torch threads while training and forecasting when ``num_threads`` is not given.
 DEFAULT_NUM_THREADS = 1
 _POSITIVE_INTS = (
@@ -175,8 +178,8 @@ class ForkingEstimator(PyTorchLightningEstimator):
         zero). ``"auto"`` picks the last value or the seasonal-naive value (and,
         unless given, the season among the frequency's calendar seasons, e.g.
         52 for weekly data) by backtesting both on held-back ends of the
-        training series, and caps the default context and lags by the history
-        the series have (:mod:`gluonts_qf.model.adaptive`); the choice is made
+        training series (the first 1000), and caps the default context and lags
+        by the history the series have (:mod:`gluonts_qf.model.adaptive`); the choice is made
         in ``train_model``, stored in ``adaptive_choice`` and in the predictor.
     scaling
         ``"seasonal"`` (default: centre on the mean, scale by the mean absolute
@@ -318,8 +321,11 @@ class ForkingEstimator(PyTorchLightningEstimator):
         seasonal anchor of every origin to be observed (``min_past``).
         """
         req = self.requested
+        # the first ADAPT_MAX_SERIES series decide: memory stays flat when a
+        # large dataset streams from files (cache_data=False)
+        first = itertools.islice(training_data, ADAPT_MAX_SERIES)
         choice = choose_settings(
-            (entry[FieldName.TARGET] for entry in training_data),
+            (entry[FieldName.TARGET] for entry in first),
             self.freq,
             self.prediction_length,
             season_length=req["season_length"],

@@ -9,12 +9,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.mark.slow
 def test_ddp_on_two_cpu_processes(data_dir, tmp_path):
     out = tmp_path / "report.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
