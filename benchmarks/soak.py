@@ -13,6 +13,7 @@ and targets from 1e-6 to 1e6 and reports non-finite losses or gradients::
 import argparse
 import math
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -116,8 +117,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batches-per-epoch", type=int, default=50)
     parser.add_argument("--max-series", type=int)
-    parser.add_argument("--root", type=Path, default=Path("/tmp/gluonts-qf-soak"))
+    parser.add_argument("--root", type=Path, help="checkpoints (default: a temp dir)")
     args = parser.parse_args()
+    args.root = args.root or Path(tempfile.mkdtemp(prefix="gluonts-qf-soak-"))
     folder = find_data_dir(args.data_dir, "m4_hourly")
     names = args.datasets or sorted(
         p.parent.name for p in folder.glob("*/metadata.json")

@@ -178,9 +178,10 @@ class ForkingEstimator(PyTorchLightningEstimator):
         zero). ``"auto"`` picks the last value or the seasonal-naive value (and,
         unless given, the season among the frequency's calendar seasons, e.g.
         52 for weekly data) by backtesting both on held-back ends of the
-        training series (the first 1000), and caps the default context and lags
-        by the history the series have (:mod:`gluonts_qf.model.adaptive`); the choice is made
-        in ``train_model``, stored in ``adaptive_choice`` and in the predictor.
+        first 1000 training series, and caps the default context and lags by
+        the history the series have (:mod:`gluonts_qf.model.adaptive`); the
+        choice is made in ``train_model``, stored in ``adaptive_choice`` and in
+        the predictor.
     scaling
         ``"seasonal"`` (default: centre on the mean, scale by the mean absolute
         seasonal difference, i.e. in units of seasonal naive's in-sample error)
@@ -196,7 +197,12 @@ class ForkingEstimator(PyTorchLightningEstimator):
         Optimisation settings (Adam).
     trainer_kwargs
         Passed to ``lightning.Trainer`` (e.g. ``max_epochs``, default 100;
-        ``accelerator``, ``devices``, ``strategy``).
+        ``accelerator``, ``devices``, ``strategy``, ``num_nodes``: under
+        ``strategy="ddp"`` each process trains on its share of the series,
+        :class:`~gluonts_qf.model.forking.training.RankShard`). Training keeps
+        its full state after every epoch in :meth:`checkpoint_path`
+        (``<default_root_dir>/checkpoints/last.ckpt``);
+        ``train(data, ckpt_path=...)`` resumes from it.
     train_sampler, validation_sampler
         Where training and validation windows end.
     cache_data
@@ -207,8 +213,8 @@ class ForkingEstimator(PyTorchLightningEstimator):
         previous setting is restored afterwards); ``None`` leaves torch's
         setting alone. Torch's threads wait for each other at every operation,
         so with more threads than idle cores training slows down many times
-        over; these networks are small, and one thread per process is about
-        as fast as two on an idle machine (``docs/benchmarks.md``).
+        over (the main job on 2 shared cores: 14 s with one thread, 139 s
+        with two; ``docs/benchmarks.md``).
     """
 
     #: The Lightning module that trains the model; set by each subclass.
