@@ -148,8 +148,8 @@ def _add_train_parser(subs) -> None:
         "--num-threads",
         type=positive_int,
         metavar="N",
-        help="torch threads while training and forecasting (default 1: fastest "
-        "for these small networks, and no collapse when other jobs share the cores)",
+        help="torch threads while training and forecasting (default 1: more "
+        "threads than free cores slow training many times over)",
     )
     add(
         "--resume",
