@@ -52,6 +52,7 @@ from ...checks import (
     check_positive,
 )
 from ..adaptive import choose_settings
+from .datachecks import CheckTarget, check_dataset, check_target
 from .encoder import ANCHORS, SCALINGS, ForkingEncoder
 from .lightning_module import ForkingLightningModule
 from .predictor import ForkingPredictor, torch_threads
@@ -107,35 +108,6 @@ class RowwiseLastValueImputation(MissingValueImputation):
 
 def _as_tensor(x):
     return torch.tensor(np.asarray(x))
-
-
-def check_dataset(
-    data: Dataset, freq: str, name: str = "data", min_length: int = 0
-) -> None:
-    """Raise a clear ``ValueError`` for data the estimator cannot train on.
-
-    Checks: the dataset is not empty; the first series' frequency matches
-    ``freq``; at least one series is longer than ``min_length`` (the horizon:
-    a training window needs one observed step before it).
-    """
-    first = next(iter(data), None)
-    if first is None:
-        raise ValueError(f"{name} is empty; pass at least one time series.")
-    start = first.get(FieldName.START)
-    if isinstance(start, pd.Period):
-        want = pd.tseries.frequencies.to_offset(freq)
-        if start.freq != want:
-            raise ValueError(
-                f"{name} has frequency {start.freqstr!r} but the estimator was built "
-                f"with freq={freq!r}; use the dataset's metadata.freq."
-            )
-    if min_length and not any(
-        np.shape(entry[FieldName.TARGET])[-1] > min_length for entry in data
-    ):
-        raise ValueError(
-            f"every series in {name} has at most {min_length} steps, so no training "
-            f"window fits; use longer series or a shorter prediction_length."
-        )
 
 
 def _check_freq(freq: str) -> None:
@@ -331,7 +303,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
         # large dataset streams from files (cache_data=False)
         first = itertools.islice(training_data, ADAPT_MAX_SERIES)
         choice = choose_settings(
-            (entry[FieldName.TARGET] for entry in first),
+            (self._target(entry) for entry in first),
             self.freq,
             self.prediction_length,
             season_length=req["season_length"],
@@ -352,6 +324,10 @@ class ForkingEstimator(PyTorchLightningEstimator):
                 num_instances=1.0, min_future=self.prediction_length, min_past=min_past
             )
         self.adaptive_choice = choice.as_dict()
+
+    def _target(self, entry: Dict[str, Any]):
+        check_target(entry, self.target_dim, "training_data")
+        return entry[FieldName.TARGET]
 
     def encoder_kwargs(self) -> Dict[str, Any]:
         """Keyword arguments of the model's :class:`ForkingEncoder`."""
@@ -418,6 +394,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
         steps += [
             AsNumpyArray(FieldName.FEAT_STATIC_CAT, expected_ndim=1, dtype=int),
             AsNumpyArray(FieldName.FEAT_STATIC_REAL, expected_ndim=1),
+            CheckTarget(target_dim=self.target_dim),
             AsNumpyArray(
                 FieldName.TARGET, expected_ndim=1 if self.target_dim is None else 2
             ),
@@ -504,9 +481,20 @@ class ForkingEstimator(PyTorchLightningEstimator):
         validation_data: Optional[Dataset] = None,
         **kwargs,
     ) -> TrainOutput:
-        check_dataset(training_data, self.freq, "training_data", self.prediction_length)
+        check_dataset(
+            training_data,
+            self.freq,
+            "training_data",
+            self.prediction_length,
+            target_dim=self.target_dim,
+        )
         if validation_data is not None:
-            check_dataset(validation_data, self.freq, "validation_data")
+            check_dataset(
+                validation_data,
+                self.freq,
+                "validation_data",
+                target_dim=self.target_dim,
+            )
         # keep transformed series in memory: recomputing time features of long
         # series for every window otherwise costs more than the training step
         kwargs["cache_data"] = kwargs.get("cache_data") or self.cache_data
