@@ -382,8 +382,8 @@ def check_compatible(predictor, freq: str, prediction_length: int, name: str) ->
             problems.append(f"frequency {trained!r} (dataset: {freq!r})")
     if problems:
         raise ValueError(
-            f"the predictor was trained for {' and '.join(problems)} of {name!r}; "
-            "use a predictor trained on this dataset (or one like it)."
+            f"the predictor does not fit {name!r}: it was trained for "
+            f"{' and '.join(problems)}; use one trained on this dataset."
         )
 
 
