@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import csv
 import dataclasses
-import logging
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +39,7 @@ SPEC_OPTIONS = (
     "seed",
     "max_series",
     "baselines",
+    "num_threads",
 )
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSpec)}
 
@@ -154,6 +154,19 @@ def _add_train_parser(subs) -> None:
         type=Path,
         metavar="DIR",
         help="output folder (default runs/<dataset>-<model>)",
+    )
+    add(
+        "--num-threads",
+        type=positive_int,
+        metavar="N",
+        help="torch threads while training and forecasting (default 1: more "
+        "threads than free cores slow training many times over)",
+    )
+    add(
+        "--resume",
+        action="store_true",
+        help="continue training the model from the last checkpoint in "
+        "--out/training (left by an interrupted run with the same settings)",
     )
     add("--quiet", action="store_true", help="no progress bars or training logs")
     add(
@@ -272,8 +285,9 @@ def _add_data_options(p: argparse.ArgumentParser, required: bool) -> None:
         "--data-dir",
         type=Path,
         metavar="DIR",
-        help="folder of GluonTS datasets (default $GLUONTS_QF_DATA, "
-        "then GluonTS's own location)",
+        help="folder of GluonTS datasets (default $GLUONTS_QF_DATA, then "
+        "../shared/data/gluonts if it holds the dataset, then GluonTS's own "
+        "location, which downloads)",
     )
     p.add_argument(
         "--max-series",
@@ -305,15 +319,25 @@ def run_train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
     with _usage_errors(args):
         spec = spec_from_args(args)
+        out = runs.check_out_dir(
+            args.out or Path("runs") / f"{spec.dataset}-{spec.model}"
+        )
         run = runs.prepare(spec)
-    out = args.out or Path("runs") / f"{spec.dataset}-{spec.model}"
+        if args.resume:
+            runs.last_checkpoint(spec.model, run, out / "training")
     _say(
         spec.quiet,
         f"{spec.dataset}: freq {run.freq}, horizon "
         f"{run.prediction_length}, {len(run.train)} train / {len(run.test)} test series",
     )
-    with _lightning_logs(spec.quiet):
-        result = runs.train_and_backtest(run, log=lambda msg: print(msg, flush=True))
+    result = runs.train_and_backtest(
+        run,
+        log=lambda msg: print(msg, flush=True),
+        checkpoints=out / "training",
+        resume=args.resume,
+    )
+    if not runs.is_main_process():  # another DDP process: process 0 saves
+        return dict(result.rows)
     print(format_table(result.rows, runs.TABLE_COLUMNS))
     runs.save_run(run, result, out)
     print(f"saved predictor, metrics and plots to {out}")
@@ -327,8 +351,8 @@ def run_forecast(args: argparse.Namespace) -> dict[str, Any]:
     from .evaluation.scores import crossing_rate
 
     with _usage_errors(args):
-        _, _, test = load_data(args.dataset, args.data_dir, args.max_series)
-        predictor = runs.load_predictor(args.predictor)
+        _check_output_file(args.output)
+        test, predictor = _data_and_predictor(args)
     series = None
     if args.future:
         forecasts = list(predictor.predict(test))
@@ -362,8 +386,8 @@ def run_decide(args: argparse.Namespace) -> Any:
 
     with _usage_errors(args):
         costs = None if args.costs is None else decisions.parse_costs(args.costs)
-        _, _, test = load_data(args.dataset, args.data_dir, args.max_series)
-        predictor = runs.load_predictor(args.predictor)
+        test, predictor = _data_and_predictor(args)
+        out = runs.check_out_dir(args.out or Path("runs") / f"{args.dataset}-decide")
         runs.seed_everything(args.seed)  # sample forecasts (MQF2) draw with torch
         forecasts = list(predictor.predict(test))
         report = decisions.decide(
@@ -371,7 +395,6 @@ def run_decide(args: argparse.Namespace) -> Any:
         )
     print(f"{args.dataset}: {report.describe()}")
     print(report.format())
-    out = args.out or Path("runs") / f"{args.dataset}-decide"
     paths = report.save(out)
     print(f"wrote {', '.join(p.name for p in paths)} to {out}")
     return report
@@ -394,7 +417,7 @@ def run_reproduce(args: argparse.Namespace) -> Any:
         "budget": args.budget,
         "figures": not args.no_figures,
     }
-    with _usage_errors(args), _lightning_logs(True):
+    with _usage_errors(args), runs.quiet_lightning(True):
         result = reproduce(
             args.experiment, **options, log=lambda m: print(m, flush=True)
         )
@@ -405,6 +428,27 @@ def run_reproduce(args: argparse.Namespace) -> Any:
 
 
 # -- plumbing -------------------------------------------------------------
+def _data_and_predictor(args: argparse.Namespace) -> tuple[list, Any]:
+    """The test series of ``--dataset`` and the ``--predictor`` that fits them."""
+    ds, _, test = load_data(args.dataset, args.data_dir, args.max_series)
+    predictor = runs.load_predictor(args.predictor)
+    runs.check_compatible(
+        predictor,
+        ds.metadata.freq,
+        int(ds.metadata.prediction_length),
+        args.dataset,
+    )
+    return test, predictor
+
+
+def _check_output_file(path: Path | None) -> None:
+    if path is None:
+        return
+    if path.is_dir():
+        raise ValueError(f"--output {path} is a folder; give a CSV file name.")
+    runs.check_out_dir(path.parent)
+
+
 @contextlib.contextmanager
 def _open_output(path: Path | None) -> Iterator[TextIO]:
     if path is None:
@@ -427,21 +471,6 @@ def _usage_errors(args: argparse.Namespace) -> Iterator[None]:
         yield
     except ValueError as err:
         args.parser.error(str(err))
-
-
-@contextlib.contextmanager
-def _lightning_logs(quiet: bool) -> Iterator[None]:
-    """Silence Lightning's info logs (hardware, checkpoints) when quiet."""
-    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
-    before = [lg.level for lg in loggers]
-    if quiet:
-        for lg in loggers:
-            lg.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, before):
-            lg.setLevel(level)
 
 
 @contextlib.contextmanager

@@ -151,6 +151,14 @@ BAD = [
         "--epochs: must be a positive",
     ),
     (["train", "--dataset", "m4_hourly", "--lr", "0"], "--lr: must be a positive"),
+    (
+        ["train", "--dataset", "m4_hourly", "--num-threads", "0"],
+        "--num-threads: must be a positive",
+    ),
+    (
+        ["train", "--dataset", "m4_hourly", "--set", "num_threads=2"],
+        "comes from num_threads (--num-threads)",
+    ),
     (["train", "--dataset", "m4_hourly", "--baselines", "arima"], "unknown baseline"),
     (
         ["train", "--dataset", "m4_hourly", "--set", "no_such_arg=1"],
@@ -311,3 +319,128 @@ def test_train_mqf2_from_config(data_dir, tmp_path):
         for key in ("mean_wQuantileLoss", "wCRPS", "MASE", "ES", "VS"):
             assert metrics[key] is not None and math.isfinite(metrics[key]), key
     assert report["models"]["mqf2"]["crossing_rate"] == 0.0
+
+
+# -- hardening (issue 8): each failed with a traceback, or silently, before --
+def _exit_2(argv, capsys) -> str:
+    """Run the CLI, expect exit status 2; the one-line message on stderr."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "argv, config",
+    [
+        (["--set", "trainer.max_epoch=3"], ""),
+        ([], "trainer: {gradient_clip: 1.0}\n"),
+    ],
+    ids=["--set", "config"],
+)
+def test_unknown_trainer_key_stops_before_training(argv, config, tmp_path, capsys):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("dataset: m4_hourly\n" + config)
+    out = tmp_path / "out"
+    err = _exit_2(["train", "--config", str(cfg), "--out", str(out), *argv], capsys)
+    assert "unknown trainer setting" in err and "did you mean" in err
+    assert not out.exists()
+
+
+def test_out_that_is_a_file_stops_before_training(tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.write_text("not a folder")
+    err = _exit_2(["train", "--dataset", "m4_hourly", "--out", str(out)], capsys)
+    assert f"{out} exists and is not a folder" in err
+    assert out.read_text() == "not a folder"
+
+
+def _forecast_argv(predictor, data_dir, *extra, dataset="m4_hourly"):
+    return [
+        "forecast",
+        "--predictor",
+        str(predictor),
+        "--dataset",
+        dataset,
+        "--data-dir",
+        str(data_dir),
+        "--max-series",
+        "2",
+        *extra,
+    ]
+
+
+def test_output_that_is_a_folder(run_dir, data_dir, tmp_path, capsys):
+    argv = _forecast_argv(run_dir, data_dir, "--output", str(tmp_path))
+    assert f"--output {tmp_path} is a folder" in _exit_2(argv, capsys)
+
+
+@pytest.mark.parametrize("command", ["forecast", "decide"])
+def test_predictor_of_another_frequency_and_horizon(
+    command, run_dir, data_dir, tmp_path, capsys
+):
+    argv = _forecast_argv(run_dir, data_dir, dataset="m4_weekly")
+    argv[0] = command
+    if command == "decide":
+        argv += ["--out", str(tmp_path)]
+    err = _exit_2(argv, capsys)
+    assert "horizon 48 (dataset: 13)" in err and "frequency 'H' (dataset: 'W')" in err
+
+
+@pytest.mark.parametrize(
+    "name, damage",
+    [
+        ("prediction-net-state.pt", lambda b: b""),
+        ("prediction-net-state.pt", lambda b: b[: len(b) // 2]),
+        ("predictor.json", lambda b: b[:-40]),
+        ("gluonts-config.json", lambda b: b"{not json"),
+    ],
+    ids=["empty state", "truncated state", "truncated json", "corrupt config"],
+)
+@pytest.mark.parametrize("command", ["forecast", "decide"])
+def test_corrupt_predictor_names_the_file(
+    command, name, damage, run_dir, data_dir, tmp_path, capsys
+):
+    import shutil
+
+    folder = tmp_path / "predictor"
+    shutil.copytree(run_dir / "predictor", folder)
+    (folder / name).write_bytes(damage((folder / name).read_bytes()))
+    argv = _forecast_argv(folder, data_dir)
+    argv[0] = command
+    if command == "decide":
+        argv += ["--out", str(tmp_path / "decide")]
+    err = _exit_2(argv, capsys)
+    assert str(folder / name) in err and "corrupt or truncated" in err
+    # after argparse's usage lines, one error line
+    assert err.strip().splitlines()[-1].startswith(f"gluonts-qf {command}: error:")
+    assert err.count("error:") == 1
+
+
+def test_num_threads_reaches_the_estimator(data_dir, tmp_path):
+    from gluonts_qf.experiments.runs import make_estimator
+
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("dataset: m4_hourly\nnum_threads: 3\n")
+    argv = ["--config", str(cfg), "--data-dir", str(data_dir), "--max-series", "2"]
+    run = prepare(spec_for(argv))
+    assert make_estimator("iqf", run, tmp_path).num_threads == 3
+    run = prepare(spec_for([*argv, "--num-threads", "2"]))  # the flag wins
+    assert make_estimator("iqf", run, tmp_path).num_threads == 2
+
+
+def test_resume_continues_from_the_last_checkpoint(data_dir, tmp_path, capsys):
+    import torch
+
+    out = tmp_path / "run"
+    argv = ["train", "--dataset", "m4_hourly", "--data-dir", str(data_dir)]
+    argv += ["--batches-per-epoch", "2", "--max-series", "4", "--baselines", "none"]
+    argv += ["--out", str(out), "--quiet"]
+    err = _exit_2([*argv, "--epochs", "1", "--resume"], capsys)
+    assert "nothing to resume" in err
+    assert main([*argv, "--epochs", "1"]) == 0
+    last = out / "training" / "iqf" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["global_step"] == 2
+    assert main([*argv, "--epochs", "2", "--resume"]) == 0
+    assert torch.load(last, weights_only=False)["global_step"] == 4  # one more epoch

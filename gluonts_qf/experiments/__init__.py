@@ -1,6 +1,13 @@
 """Experiments: run specifications, the model registry, datasets and runs."""
 
-from .runs import prepare, save_run, train_and_backtest
+from .runs import load_predictor, prepare, save_predictor, save_run, train_and_backtest
 from .spec import RunSpec
 
-__all__ = ["RunSpec", "prepare", "save_run", "train_and_backtest"]
+__all__ = [
+    "RunSpec",
+    "load_predictor",
+    "prepare",
+    "save_predictor",
+    "save_run",
+    "train_and_backtest",
+]

@@ -10,16 +10,33 @@ from typing import Optional, Union
 from gluonts.dataset.common import TrainDatasets
 
 DATA_ENV = "GLUONTS_QF_DATA"
+#: Folders tried, in order, when neither a data dir nor ``$GLUONTS_QF_DATA`` is
+#: given: ``../shared/data/gluonts`` from the working directory (the repository
+#: root, for the scripts), then the same folder beside the source checkout.
+DEFAULT_DATA_DIRS = (
+    Path("..") / "shared" / "data" / "gluonts",
+    Path(__file__).resolve().parents[3] / "shared" / "data" / "gluonts",
+)
 
 
-def find_data_dir(data_dir: Optional[Union[str, Path]] = None) -> Optional[Path]:
+def find_data_dir(
+    data_dir: Optional[Union[str, Path]] = None, name: Optional[str] = None
+) -> Optional[Path]:
     """The folder holding ``<name>/metadata.json`` datasets, or ``None``.
 
-    Order: the argument, then ``$GLUONTS_QF_DATA``. ``None`` means GluonTS's
-    default location (which downloads when online).
+    Order: the argument, then ``$GLUONTS_QF_DATA``, then the first of
+    ``DEFAULT_DATA_DIRS`` that holds ``name`` (any dataset when ``name`` is
+    ``None``). ``None`` means GluonTS's default location (which downloads when
+    online).
     """
     chosen = data_dir if data_dir is not None else os.environ.get(DATA_ENV)
-    return None if chosen in (None, "") else Path(chosen).expanduser()
+    if chosen not in (None, ""):
+        return Path(chosen).expanduser()
+    for folder in DEFAULT_DATA_DIRS:
+        pattern = f"{name}/metadata.json" if name else "*/metadata.json"
+        if next(folder.glob(pattern), None) is not None:
+            return folder
+    return None
 
 
 def load_dataset(
@@ -33,7 +50,8 @@ def load_dataset(
         A GluonTS dataset name, e.g. ``"m4_hourly"``.
     data_dir
         Folder with prepared datasets (``<data_dir>/<name>/metadata.json``);
-        default ``$GLUONTS_QF_DATA``, else GluonTS's own folder.
+        default ``$GLUONTS_QF_DATA``, then ``../shared/data/gluonts`` if it
+        holds ``name``, else GluonTS's own folder.
 
     Raises
     ------
@@ -43,7 +61,7 @@ def load_dataset(
     """
     from gluonts.dataset.repository import get_dataset
 
-    folder = find_data_dir(data_dir)
+    folder = find_data_dir(data_dir, name)
     if folder is None:
         return get_dataset(name)
     if not (folder / name / "metadata.json").exists():
@@ -84,7 +102,7 @@ def load_data(
             list(itertools.islice(ds.train, max_series)),
             list(itertools.islice(ds.test, max_series)),
         )
-    folder = find_data_dir(data_dir)
+    folder = find_data_dir(data_dir, name)
     if folder is not None and not folder.is_dir():
         raise ValueError(
             f"data dir {folder} does not exist; pass --data-dir (or set "

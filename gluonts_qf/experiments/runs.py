@@ -15,10 +15,14 @@ The programmatic side of ``gluonts-qf train`` and ``gluonts-qf forecast``::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import math
+import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -108,6 +112,8 @@ def make_estimator(model: str, run: PreparedRun, root: Path):
     }
     if not entry.ours:
         return entry.build(run.freq, run.prediction_length, **budget)
+    if spec.num_threads is not None:
+        budget["num_threads"] = spec.num_threads
     try:
         return entry.build(run.freq, run.prediction_length, **spec.estimator, **budget)
     except TypeError as err:  # an unknown estimator setting
@@ -127,19 +133,56 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def fit(model: str, run: PreparedRun, root: Path) -> tuple[Any, float]:
+def fit(
+    model: str, run: PreparedRun, root: Path, resume: bool = False
+) -> tuple[Any, float]:
     """``(predictor, training seconds)`` of ``model``, trained on ``run.train``.
 
-    An untrained model (seasonal naive) is built as it is, in 0 seconds.
+    An untrained model (seasonal naive) is built as it is, in 0 seconds. With
+    ``resume``, one of our models continues from its last checkpoint under
+    ``root`` (:func:`last_checkpoint`).
     """
     entry = get_model(model)
     if not entry.trained:
         return entry.build(run.freq, run.prediction_length), 0.0
     seed_everything(run.spec.seed)
     estimator = make_estimator(model, run, root)
+    ckpt_path = last_checkpoint(model, run, root) if resume else None
     start = time.perf_counter()
-    predictor = estimator.train(run.train)
+    predictor = estimator.train(run.train, ckpt_path=ckpt_path)
     return predictor, time.perf_counter() - start
+
+
+def last_checkpoint(model: str, run: PreparedRun, root: Path) -> Path:
+    """The full checkpoint one of our models leaves under ``root`` after each epoch.
+
+    ``ValueError`` if there is none, or ``model`` is not one of ours (only
+    ours can resume).
+    """
+    if not get_model(model).ours:
+        raise ValueError(f"{model} cannot resume; only our models save checkpoints.")
+    path = make_estimator(model, run, root).checkpoint_path()
+    if not path.is_file():
+        raise ValueError(
+            f"nothing to resume: no checkpoint at {path}; run without --resume."
+        )
+    return path
+
+
+@contextlib.contextmanager
+def quiet_lightning(quiet: bool = True) -> Iterator[None]:
+    """Silence Lightning's info logs (hardware, checkpoints) when ``quiet``."""
+    names = ("lightning.pytorch", "lightning.fabric", "pytorch_lightning")
+    loggers = [logging.getLogger(n) for n in names]
+    before = [lg.level for lg in loggers]
+    if quiet:
+        for lg in loggers:
+            lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, before):
+            lg.setLevel(level)
 
 
 @dataclass
@@ -152,15 +195,36 @@ class RunResult:
 
 
 def train_and_backtest(
-    run: PreparedRun, log: Callable[[str], None] = print
+    run: PreparedRun,
+    log: Callable[[str], None] = print,
+    checkpoints: str | Path | None = None,
+    resume: bool = False,
 ) -> RunResult:
-    """Train the model and the baselines, backtest each on the test windows."""
+    """Train the model and the baselines, backtest each on the test windows.
+
+    The run's model keeps its checkpoints under ``checkpoints`` (a temporary
+    folder when ``None``) and, with ``resume``, continues from the last one
+    there (e.g. after the process was killed); baselines train from scratch.
+    """
+    from ..model.forking.estimator import DEFAULT_NUM_THREADS
+    from ..model.forking.predictor import torch_threads
+
     spec, rows, main = run.spec, [], None
-    with tempfile.TemporaryDirectory(prefix="gluonts-qf-") as root:
+    if checkpoints is not None and not resume:  # a fresh start: no stale files
+        shutil.rmtree(Path(checkpoints) / spec.model, ignore_errors=True)
+    threads = spec.num_threads or DEFAULT_NUM_THREADS  # baselines too
+    with (
+        quiet_lightning(spec.quiet),
+        torch_threads(threads),
+        tempfile.TemporaryDirectory(prefix="gluonts-qf-") as root,
+    ):
         for model in [spec.model, *spec.baselines]:
             if not spec.quiet:
                 log(f"== {model} ==")
-            predictor, seconds = fit(model, run, Path(root))
+            if model == spec.model and checkpoints is not None:
+                predictor, seconds = fit(model, run, Path(checkpoints), resume)
+            else:
+                predictor, seconds = fit(model, run, Path(root))
             res = backtest(
                 predictor,
                 run.test,
@@ -172,12 +236,28 @@ def train_and_backtest(
     return RunResult(rows=rows, predictor=main[0], backtest=main[1])
 
 
+def is_main_process() -> bool:
+    """Whether this is process 0 of a distributed run (or not distributed).
+
+    Under ``strategy="ddp"`` every process trains and returns the predictor;
+    only process 0 should write outputs.
+    """
+    from ..model.forking.training import rank_and_world
+
+    rank, world = rank_and_world()
+    if world > 1:
+        return rank == 0
+    return all(
+        os.environ.get(k, "0") == "0" for k in ("RANK", "NODE_RANK", "LOCAL_RANK")
+    )
+
+
 # -- outputs --------------------------------------------------------------
 def save_run(run: PreparedRun, result: RunResult, out: str | Path) -> Path:
     """Write ``predictor/``, ``metrics.{json,csv,md}`` and the plots under ``out``."""
-    out = Path(out)
-    (out / "predictor").mkdir(parents=True, exist_ok=True)
-    result.predictor.serialize(out / "predictor")
+    out = check_out_dir(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_predictor(result.predictor, out / "predictor")
     report = {**run.describe(), "models": {m: _json_safe(v) for m, v in result.rows}}
     (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     write_csv(result.rows, out / "metrics.csv")
@@ -186,6 +266,21 @@ def save_run(run: PreparedRun, result: RunResult, out: str | Path) -> Path:
         save_plots(run, result.backtest, out)
     except ImportError as err:  # matplotlib is an optional extra
         print(f"skipping plots: {err}", file=sys.stderr)
+    return out
+
+
+def check_out_dir(out: str | Path) -> Path:
+    """``out`` as a ``Path``; ``ValueError`` if it (or a parent) is not a folder.
+
+    Called before training, so a bad ``--out`` never costs a trained model.
+    """
+    out = Path(out)
+    for folder in (out, *out.parents):
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(
+                f"output folder {out}: {folder} exists and is not a folder; "
+                "choose another --out."
+            )
     return out
 
 
@@ -216,7 +311,14 @@ def _json_safe(metrics: dict[str, float]) -> dict[str, float | None]:
 
 # -- forecasting ----------------------------------------------------------
 def load_predictor(path: str | Path):
-    """Deserialize a predictor from ``path`` or from ``path/predictor``."""
+    """Deserialize a predictor from ``path`` or from ``path/predictor``.
+
+    Raises
+    ------
+    ValueError
+        If there is no saved predictor there, or one of its files is corrupt
+        or truncated; the message names the file.
+    """
     from gluonts.model.predictor import Predictor
 
     path = Path(path)
@@ -227,7 +329,88 @@ def load_predictor(path: str | Path):
                 "create one with `gluonts-qf train`."
             )
         path = path / "predictor"  # the output folder of `gluonts-qf train`
-    return Predictor.deserialize(path)
+    try:
+        return Predictor.deserialize(path)
+    except Exception as err:  # any failure: find the file to blame
+        raise ValueError(_diagnose_predictor(path, err)) from err
+
+
+def _diagnose_predictor(path: Path, err: Exception) -> str:
+    """Which file of the predictor folder ``path`` made loading fail, in words."""
+    import torch
+
+    for file in sorted(path.iterdir()):
+        try:
+            if file.suffix == ".json":
+                json.loads(file.read_text())
+            elif file.suffix in (".pt", ".pth"):
+                torch.load(file, map_location="cpu", weights_only=True)
+            else:
+                continue
+        except Exception as bad:
+            why = _one_line(bad)
+            return (
+                f"corrupt or truncated predictor file {file} ({why}); "
+                "save the predictor again (e.g. rerun `gluonts-qf train`)."
+            )
+    return f"cannot load the predictor in {path}: {_one_line(err)}"
+
+
+def _one_line(err: BaseException) -> str:
+    """``"EOFError"`` or ``"JSONDecodeError: Expecting value: ..."`` (first line)."""
+    text = str(err).strip()
+    return type(err).__name__ + (f": {text.splitlines()[0]}" if text else "")
+
+
+def check_compatible(predictor, freq: str, prediction_length: int, name: str) -> None:
+    """``ValueError`` unless ``predictor`` forecasts data of ``freq`` over ``prediction_length``.
+
+    The horizon is every GluonTS predictor's ``prediction_length``; the
+    frequency is checked when the predictor records it (ours do, as ``freq``).
+    """
+    import pandas as pd
+
+    problems = []
+    if predictor.prediction_length != prediction_length:
+        problems.append(
+            f"horizon {predictor.prediction_length} (dataset: {prediction_length})"
+        )
+    trained = getattr(predictor, "freq", None)
+    if trained is not None:
+        offset = pd.tseries.frequencies.to_offset
+        if offset(trained) != offset(freq):
+            problems.append(f"frequency {trained!r} (dataset: {freq!r})")
+    if problems:
+        raise ValueError(
+            f"the predictor does not fit {name!r}: it was trained for "
+            f"{' and '.join(problems)}; use one trained on this dataset."
+        )
+
+
+def save_predictor(predictor, folder: str | Path) -> Path:
+    """Serialize ``predictor`` into ``folder`` atomically.
+
+    The files go to a temporary folder beside ``folder``, which then replaces
+    ``folder`` by a rename; so an interrupted save leaves either the old
+    predictor or none (plus, after a hard kill, a ``.<name>.saving-*`` folder
+    that nothing loads), never a mix of old and new files.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.saving-", dir=folder.parent))
+    try:
+        predictor.serialize(tmp)
+        old = None
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old-{tmp.name.rsplit('-', 1)[-1]}")
+            folder.rename(old)
+        tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
 
 
 def forecast_rows(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ RESERVED = {
     "lr": "lr (--lr)",
     "batch_size": "batch_size (--batch-size)",
     "num_batches_per_epoch": "batches_per_epoch (--batches-per-epoch)",
+    "num_threads": "num_threads (--num-threads)",
 }
 #: The smallest seed ``torch.manual_seed`` accepts.
 MIN_SEED = -(2**63)
@@ -45,7 +47,8 @@ class RunSpec:
         Model to train, one of ours in the registry (``"iqf"`` or ``"mqf2"``).
     data_dir
         Folder of GluonTS datasets; default ``$GLUONTS_QF_DATA``, then
-        GluonTS's own location.
+        ``../shared/data/gluonts`` if it holds the dataset, then GluonTS's own
+        location (:func:`~gluonts_qf.experiments.datasets.find_data_dir`).
     epochs, batches_per_epoch, batch_size, lr
         Training budget, shared by the model and the trained baselines.
     seed
@@ -59,6 +62,9 @@ class RunSpec:
         Extra keyword arguments of the model's estimator (e.g. ``hidden_size``).
     trainer
         Extra ``lightning.Trainer`` arguments (e.g. ``gradient_clip_val``).
+    num_threads
+        Torch threads while training and forecasting, for the model and the
+        baselines; default ``None``: the estimators' default (1).
     quiet
         No progress bars or training logs.
     """
@@ -75,6 +81,7 @@ class RunSpec:
     baselines: list[str] = field(default_factory=lambda: ["seasonal_naive"])
     estimator: dict[str, Any] = field(default_factory=dict)
     trainer: dict[str, Any] = field(default_factory=dict)
+    num_threads: int | None = None
     quiet: bool = False
 
     @classmethod
@@ -98,6 +105,7 @@ class RunSpec:
         for name in ("epochs", "batches_per_epoch", "batch_size"):
             setattr(self, name, check_int(name, getattr(self, name)))
         self.max_series = check_optional_int("max_series", self.max_series)
+        self.num_threads = check_optional_int("num_threads", self.num_threads)
         self.seed = check_int("seed", self.seed, low=MIN_SEED)
         with contextlib.suppress(TypeError, ValueError):
             self.lr = float(self.lr)  # YAML reads 1e-3 (no dot) as a string
@@ -110,6 +118,7 @@ class RunSpec:
                     f"{name} must be a mapping of keyword arguments, "
                     f"got {getattr(self, name)!r}."
                 )
+        check_trainer_settings(self.trainer)
         for key in self.estimator:
             if key in RESERVED:
                 raise ValueError(
@@ -119,6 +128,34 @@ class RunSpec:
         if self.data_dir is not None:
             self.data_dir = Path(self.data_dir).expanduser()
         return self
+
+
+def check_trainer_settings(settings: dict[str, Any]) -> None:
+    """``ValueError`` for a key that ``lightning.Trainer`` does not take.
+
+    Checked before training, so a typo (``--set trainer.max_epoch=3``) stops
+    the run at once instead of after the data are loaded and models built.
+    """
+    if not settings:
+        return
+    import inspect
+
+    import lightning.pytorch as pl
+
+    known = [
+        p for p in inspect.signature(pl.Trainer.__init__).parameters if p != "self"
+    ]
+    unknown = sorted(str(k) for k in settings if k not in known)
+    if unknown:
+        close = {k: difflib.get_close_matches(k, known, n=1) for k in unknown}
+        hints = [
+            f"{k!r} (did you mean {m[0]!r}?)" if m else repr(k)
+            for k, m in close.items()
+        ]
+        raise ValueError(
+            f"unknown trainer setting(s) {', '.join(hints)}; lightning.Trainer "
+            f"takes: {', '.join(known)}."
+        )
 
 
 def parse_baselines(value: str | Sequence[str] | None) -> list[str]:

@@ -9,8 +9,12 @@ its head's arguments, ``create_lightning_module`` and ``create_predictor``.
 """
 
 import inspect
+import itertools
+import os
+from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Type
 
+import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import torch
@@ -22,7 +26,6 @@ from gluonts.pydantic import pydantic
 from gluonts.time_feature import get_seasonality, time_features_from_frequency_str
 from gluonts.torch.distributions import DistributionOutput
 from gluonts.torch.model.estimator import PyTorchLightningEstimator, TrainOutput
-from gluonts.torch.model.predictor import PyTorchPredictor
 from gluonts.transform import (
     AddAgeFeature,
     AddObservedValuesIndicator,
@@ -49,8 +52,11 @@ from ...checks import (
     check_positive,
 )
 from ..adaptive import choose_settings
+from .datachecks import CheckTarget, check_dataset, check_target
 from .encoder import ANCHORS, SCALINGS, ForkingEncoder
 from .lightning_module import ForkingLightningModule
+from .predictor import ForkingPredictor, torch_threads
+from .training import RankShard, TrainingEpochs
 
 PREDICTION_INPUT_NAMES = [
     "feat_static_cat",
@@ -68,6 +74,10 @@ TRAINING_INPUT_NAMES = PREDICTION_INPUT_NAMES + [
 ESTIMATOR_ANCHORS = ("auto", *ANCHORS)
 #: Forking origins per training window when ``num_origins`` is not given.
 DEFAULT_NUM_ORIGINS = 8
+#: Series that ``anchor="auto"`` reads to choose its settings (the first ones).
+ADAPT_MAX_SERIES = 1000
+#: Torch threads while training and forecasting when ``num_threads`` is not given.
+DEFAULT_NUM_THREADS = 1
 _POSITIVE_INTS = (
     "prediction_length",
     "hidden_size",
@@ -98,35 +108,6 @@ class RowwiseLastValueImputation(MissingValueImputation):
 
 def _as_tensor(x):
     return torch.tensor(np.asarray(x))
-
-
-def check_dataset(
-    data: Dataset, freq: str, name: str = "data", min_length: int = 0
-) -> None:
-    """Raise a clear ``ValueError`` for data the estimator cannot train on.
-
-    Checks: the dataset is not empty; the first series' frequency matches
-    ``freq``; at least one series is longer than ``min_length`` (the horizon:
-    a training window needs one observed step before it).
-    """
-    first = next(iter(data), None)
-    if first is None:
-        raise ValueError(f"{name} is empty; pass at least one time series.")
-    start = first.get(FieldName.START)
-    if isinstance(start, pd.Period):
-        want = pd.tseries.frequencies.to_offset(freq)
-        if start.freq != want:
-            raise ValueError(
-                f"{name} has frequency {start.freqstr!r} but the estimator was built "
-                f"with freq={freq!r}; use the dataset's metadata.freq."
-            )
-    if min_length and not any(
-        np.shape(entry[FieldName.TARGET])[-1] > min_length for entry in data
-    ):
-        raise ValueError(
-            f"every series in {name} has at most {min_length} steps, so no training "
-            f"window fits; use longer series or a shorter prediction_length."
-        )
 
 
 def _check_freq(freq: str) -> None:
@@ -169,9 +150,10 @@ class ForkingEstimator(PyTorchLightningEstimator):
         zero). ``"auto"`` picks the last value or the seasonal-naive value (and,
         unless given, the season among the frequency's calendar seasons, e.g.
         52 for weekly data) by backtesting both on held-back ends of the
-        training series, and caps the default context and lags by the history
-        the series have (:mod:`gluonts_qf.model.adaptive`); the choice is made
-        in ``train_model``, stored in ``adaptive_choice`` and in the predictor.
+        first 1000 training series, and caps the default context and lags by
+        the history the series have (:mod:`gluonts_qf.model.adaptive`); the
+        choice is made in ``train_model``, stored in ``adaptive_choice`` and in
+        the predictor.
     scaling
         ``"seasonal"`` (default: centre on the mean, scale by the mean absolute
         seasonal difference, i.e. in units of seasonal naive's in-sample error)
@@ -187,12 +169,24 @@ class ForkingEstimator(PyTorchLightningEstimator):
         Optimisation settings (Adam).
     trainer_kwargs
         Passed to ``lightning.Trainer`` (e.g. ``max_epochs``, default 100;
-        ``accelerator``, ``devices``, ``strategy``).
+        ``accelerator``, ``devices``, ``strategy``, ``num_nodes``: under
+        ``strategy="ddp"`` each process trains on its share of the series,
+        :class:`~gluonts_qf.model.forking.training.RankShard`). Training keeps
+        its full state after every epoch in :meth:`checkpoint_path`
+        (``<default_root_dir>/checkpoints/last.ckpt``);
+        ``train(data, ckpt_path=...)`` resumes from it.
     train_sampler, validation_sampler
         Where training and validation windows end.
     cache_data
         Keep the transformed training series in memory (default); set ``False``
         for datasets that do not fit in memory.
+    num_threads
+        Torch intra-op threads while training and forecasting (default 1; the
+        previous setting is restored afterwards); ``None`` leaves torch's
+        setting alone. Torch's threads wait for each other at every operation,
+        so with more threads than idle cores training slows down many times
+        over (the main job on 2 shared cores: 14 s with one thread, 139 s
+        with two; ``docs/benchmarks.md``).
     """
 
     #: The Lightning module that trains the model; set by each subclass.
@@ -228,13 +222,14 @@ class ForkingEstimator(PyTorchLightningEstimator):
         train_sampler: Optional[InstanceSampler] = None,
         validation_sampler: Optional[InstanceSampler] = None,
         cache_data: bool = True,
+        num_threads: Optional[pydantic.StrictInt] = DEFAULT_NUM_THREADS,
     ) -> None:
         given = dict(locals())
         super().__init__(trainer_kwargs={"max_epochs": 100, **(trainer_kwargs or {})})
         _check_freq(freq)
         for name in _POSITIVE_INTS:
             check_int(name, given[name])
-        for name in ("context_length", "num_origins", "season_length"):
+        for name in ("context_length", "num_origins", "season_length", "num_threads"):
             check_optional_int(name, given[name])
         for name in ("num_feat_static_real", "num_feat_dynamic_real"):
             check_int(name, given[name], low=0)
@@ -251,6 +246,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
             )
         self.freq, self.prediction_length = freq, prediction_length
         self.cache_data = cache_data
+        self.num_threads = num_threads
         self.season_length = season_length or get_seasonality(freq)
         # two seasons (and at least the horizon) of context; few forking origins
         # per window keep a training step cheap (more origins: slower, small gain)
@@ -274,6 +270,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
             train_sampler=train_sampler,
         )
         self.adaptive_choice: Optional[Dict[str, Any]] = None
+        self._epochs_done = 0  # resuming: epochs the checkpoint has trained
         self.anchor = "seasonal" if anchor == "auto" else anchor
         self.time_features = time_features_from_frequency_str(freq)
         self.cardinality = list(cardinality) if cardinality else [1]
@@ -302,8 +299,11 @@ class ForkingEstimator(PyTorchLightningEstimator):
         seasonal anchor of every origin to be observed (``min_past``).
         """
         req = self.requested
+        # the first ADAPT_MAX_SERIES series decide: memory stays flat when a
+        # large dataset streams from files (cache_data=False)
+        first = itertools.islice(training_data, ADAPT_MAX_SERIES)
         choice = choose_settings(
-            (entry[FieldName.TARGET] for entry in training_data),
+            (self._target(entry) for entry in first),
             self.freq,
             self.prediction_length,
             season_length=req["season_length"],
@@ -324,6 +324,10 @@ class ForkingEstimator(PyTorchLightningEstimator):
                 num_instances=1.0, min_future=self.prediction_length, min_past=min_past
             )
         self.adaptive_choice = choice.as_dict()
+
+    def _target(self, entry: Dict[str, Any]):
+        check_target(entry, self.target_dim, "training_data")
+        return entry[FieldName.TARGET]
 
     def encoder_kwargs(self) -> Dict[str, Any]:
         """Keyword arguments of the model's :class:`ForkingEncoder`."""
@@ -351,8 +355,8 @@ class ForkingEstimator(PyTorchLightningEstimator):
 
     def create_predictor(
         self, transformation: Transformation, module
-    ) -> PyTorchPredictor:
-        return PyTorchPredictor(
+    ) -> ForkingPredictor:
+        return ForkingPredictor(
             input_transform=transformation + self._splitter(module, "test"),
             input_names=PREDICTION_INPUT_NAMES,
             prediction_net=module,
@@ -360,6 +364,8 @@ class ForkingEstimator(PyTorchLightningEstimator):
             batch_size=self.batch_size,
             prediction_length=self.prediction_length,
             device="auto",
+            freq=self.freq,
+            num_threads=self.num_threads,
         )
 
     # -- data -------------------------------------------------------------
@@ -388,6 +394,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
         steps += [
             AsNumpyArray(FieldName.FEAT_STATIC_CAT, expected_ndim=1, dtype=int),
             AsNumpyArray(FieldName.FEAT_STATIC_REAL, expected_ndim=1),
+            CheckTarget(target_dim=self.target_dim),
             AsNumpyArray(
                 FieldName.TARGET, expected_ndim=1 if self.target_dim is None else 2
             ),
@@ -445,9 +452,9 @@ class ForkingEstimator(PyTorchLightningEstimator):
         **kwargs,
     ) -> Iterable:
         instances = self._splitter(module, "training").apply(
-            Cyclic(data).stream(), is_train=True
+            Cyclic(RankShard(data)).stream(), is_train=True
         )
-        return as_stacked_batches(
+        epochs = as_stacked_batches(
             instances,
             batch_size=self.batch_size,
             shuffle_buffer_length=shuffle_buffer_length,
@@ -455,6 +462,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
             output_type=_as_tensor,
             num_batches_per_epoch=self.num_batches_per_epoch,
         )
+        return TrainingEpochs(epochs, skip=self._epochs_done)
 
     def create_validation_data_loader(
         self, data: Dataset, module, **kwargs
@@ -473,12 +481,70 @@ class ForkingEstimator(PyTorchLightningEstimator):
         validation_data: Optional[Dataset] = None,
         **kwargs,
     ) -> TrainOutput:
-        check_dataset(training_data, self.freq, "training_data", self.prediction_length)
+        check_dataset(
+            training_data,
+            self.freq,
+            "training_data",
+            self.prediction_length,
+            target_dim=self.target_dim,
+        )
         if validation_data is not None:
-            check_dataset(validation_data, self.freq, "validation_data")
+            check_dataset(
+                validation_data,
+                self.freq,
+                "validation_data",
+                target_dim=self.target_dim,
+            )
         # keep transformed series in memory: recomputing time features of long
         # series for every window otherwise costs more than the training step
         kwargs["cache_data"] = kwargs.get("cache_data") or self.cache_data
-        if self.requested["anchor"] == "auto":
-            self.adapt(training_data)
-        return super().train_model(training_data, validation_data, **kwargs)
+        with torch_threads(self.num_threads):
+            if self.requested["anchor"] == "auto":
+                self.adapt(training_data)
+            return self._fit(training_data, validation_data, **kwargs)
+
+    def checkpoint_path(self) -> Path:
+        """Where training keeps its full state after every epoch: ``last.ckpt``.
+
+        ``<trainer_kwargs["default_root_dir"]>/checkpoints/last.ckpt`` (the
+        working directory when no root is given). Pass it as ``ckpt_path`` to
+        ``train`` to resume an interrupted run.
+        """
+        root = self.trainer_kwargs.get("default_root_dir") or os.getcwd()
+        return Path(root) / "checkpoints" / "last.ckpt"
+
+    def _fit(self, training_data, validation_data, ckpt_path=None, **kwargs):
+        """GluonTS's training, plus a full checkpoint each epoch, and resuming.
+
+        From ``ckpt_path`` (a full checkpoint such as :meth:`checkpoint_path`)
+        Lightning restores the weights, the optimiser and the epoch; the data
+        loader replays the epochs already trained and the module restores
+        torch's random state, so with the same seed the run continues as an
+        uninterrupted one would (exactly, on CPU, from an end-of-epoch
+        checkpoint).
+        """
+        self._epochs_done = 0
+        if ckpt_path is not None:
+            ckpt_path = str(ckpt_path)
+            if not Path(ckpt_path).is_file():
+                raise ValueError(f"no checkpoint to resume from at {ckpt_path}.")
+            # our own checkpoint (holds the loop and optimiser state, not only
+            # tensors), so not weights_only
+            state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+            self._epochs_done = int(state["global_step"]) // self.num_batches_per_epoch
+        # no monitor: the latest epoch, always under the same name
+        last = pl.callbacks.ModelCheckpoint(
+            dirpath=self.checkpoint_path().parent,
+            filename=self.checkpoint_path().stem,
+            enable_version_counter=False,
+        )
+        before = self.trainer_kwargs
+        callbacks = [*before.get("callbacks", []), last]
+        # GluonTS pops "callbacks" from trainer_kwargs: give it a copy
+        self.trainer_kwargs = {**before, "callbacks": callbacks}
+        try:
+            return super().train_model(
+                training_data, validation_data, ckpt_path=ckpt_path, **kwargs
+            )
+        finally:
+            self.trainer_kwargs = before

@@ -52,6 +52,14 @@ class ForkingLightningModule(pl.LightningModule):
         self.log("val_loss", loss, on_epoch=True, on_step=False, prog_bar=True)
         return loss
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Keep torch's random state, so a resumed run draws what this one would."""
+        checkpoint["torch_rng_state"] = torch.get_rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "torch_rng_state" in checkpoint:
+            torch.set_rng_state(checkpoint["torch_rng_state"])
+
     def configure_optimizers(self):
         return torch.optim.Adam(
             self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay

@@ -1,0 +1,64 @@
+"""Training data across processes and restarts, and what ``anchor="auto"`` reads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gluonts_qf import IQFEstimator
+from gluonts_qf.model.forking import estimator as est_mod
+from gluonts_qf.model.forking import training
+from gluonts_qf.model.forking.training import RankShard, TrainingEpochs
+
+
+def test_rank_shard_splits_series_between_processes(monkeypatch):
+    data = list(range(7))
+    assert list(RankShard(data)) == data  # not distributed: everything
+    shares = []
+    for rank in range(3):
+        monkeypatch.setattr(training, "rank_and_world", lambda r=rank: (r, 3))
+        shares.append(list(RankShard(data)))
+    assert shares == [[0, 3, 6], [1, 4], [2, 5]]
+    monkeypatch.setattr(training, "rank_and_world", lambda: (2, 3))
+    with pytest.raises(ValueError, match="process 2 of 3 got no training series"):
+        list(RankShard([0, 1]))
+
+
+class Epoch:
+    """One pass yields the next ``n`` numbers of a shared counter."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.next = n, 0
+
+    def __iter__(self):
+        for _ in range(self.n):
+            self.next += 1
+            yield self.next
+
+
+def test_training_epochs_replay_the_skipped_epochs_once():
+    epochs = TrainingEpochs(Epoch(3), skip=2)
+    assert list(epochs) == [7, 8, 9]  # epochs 1 and 2 (1..6) drawn and dropped
+    assert list(epochs) == [10, 11, 12]  # then epoch after epoch
+
+
+class Counted:
+    """A dataset that counts the series read from it."""
+
+    def __init__(self, entries: list) -> None:
+        self.entries, self.read = entries, 0
+
+    def __iter__(self):
+        for entry in self.entries:
+            self.read += 1
+            yield entry
+
+
+def test_auto_anchor_reads_a_bounded_number_of_series(monkeypatch):
+    monkeypatch.setattr(est_mod, "ADAPT_MAX_SERIES", 5)
+    start = pd.Period("2020-01-01", freq="h")
+    rng = np.random.default_rng(0)
+    data = Counted([{"start": start, "target": rng.random(200)} for _ in range(50)])
+    IQFEstimator(freq="H", prediction_length=12).adapt(data)
+    assert data.read == 5
