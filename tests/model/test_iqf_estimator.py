@@ -290,26 +290,40 @@ def _dataset(targets, freq: str = "h") -> ListDataset:
     )
 
 
+def train_robust(cls, targets, tmp_path, **kwargs):
+    """``cls`` trained 2 epochs x 3 batches on ``targets``; every loss finite.
+
+    Shared with the MQF2 bad-input tests (one matrix, ``CASES``, for both).
+    """
+    seed_all(0)
+    steps = StepLosses()
+    est = cls(
+        freq="h",
+        prediction_length=H,
+        season_length=SEASON,
+        num_batches_per_epoch=3,
+        trainer_kwargs=trainer_kwargs(tmp_path, 2, [steps]),
+        **kwargs,
+    )
+    predictor = est.train(_dataset(targets))
+    assert len(steps.losses) == 6 and np.isfinite(steps.losses).all(), steps.losses
+    return predictor
+
+
 @pytest.mark.parametrize("scaling", SCALINGS)
 @pytest.mark.parametrize("case", list(CASES))
 def test_robust_data_trains_and_predicts(case, scaling, tmp_path):
     targets = CASES[case]
-    seed_all(0)
-    steps = StepLosses()
-    est = IQFEstimator(
-        freq="h",
-        prediction_length=H,
-        season_length=SEASON,
+    predictor = train_robust(
+        IQFEstimator,
+        targets,
+        tmp_path,
         knot_levels=list(KNOTS),
         hidden_size=8,
         decoder_hidden=8,
         batch_size=8,
-        num_batches_per_epoch=3,
         scaling=scaling,
-        trainer_kwargs=trainer_kwargs(tmp_path, 2, [steps]),
     )
-    predictor = est.train(_dataset(targets))
-    assert len(steps.losses) == 6 and np.isfinite(steps.losses).all(), steps.losses
     forecasts = list(predictor.predict(_dataset(targets)))
     values = np.abs(np.concatenate(targets))
     typical = (

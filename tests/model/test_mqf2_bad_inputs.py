@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from common import LEVELS, StepLosses, seed_all, trainer_kwargs
-from test_iqf_estimator import CASES, SEASON, H, _dataset, _wavy
+from common import LEVELS, trainer_kwargs
+from test_iqf_estimator import CASES, H, _dataset, _wavy, train_robust
 
 from gluonts_qf import MQF2Estimator
 from gluonts_qf.model.forking import SCALINGS
@@ -18,7 +18,6 @@ SMALL = {
     "picnn_hidden_size": 8,
     "es_num_samples": 8,
     "batch_size": 8,
-    "num_batches_per_epoch": 3,
     "num_parallel_samples": 200,
 }
 
@@ -27,18 +26,7 @@ SMALL = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_robust_data_trains_and_predicts(case, scaling, tmp_path):
     targets = CASES[case]
-    seed_all(0)
-    steps = StepLosses()
-    est = MQF2Estimator(
-        freq="h",
-        prediction_length=H,
-        season_length=SEASON,
-        scaling=scaling,
-        trainer_kwargs=trainer_kwargs(tmp_path, 2, [steps]),
-        **SMALL,
-    )
-    predictor = est.train(_dataset(targets))
-    assert len(steps.losses) == 6 and np.isfinite(steps.losses).all(), steps.losses
+    predictor = train_robust(MQF2Estimator, targets, tmp_path, scaling=scaling, **SMALL)
     torch.manual_seed(0)
     forecasts = list(predictor.predict(_dataset(targets)))
     assert len(forecasts) == len(targets)
@@ -62,6 +50,7 @@ def _series_est(tmp_path, anchor: str = "seasonal") -> MQF2Estimator:
         season_length=2,
         joint="series",
         target_dim=2,
+        num_batches_per_epoch=3,
         trainer_kwargs=trainer_kwargs(tmp_path, 1),
         **SMALL,
     )
