@@ -106,12 +106,14 @@ def run_cell(dataset, model, seed, args) -> dict:
 
     spec = RunSpec(
         dataset=dataset,
+        model=model if model in ("iqf", "mqf2") else "iqf",
         data_dir=args.data_dir,
         epochs=args.epochs,
         batches_per_epoch=args.batches_per_epoch,
         batch_size=args.batch_size,
         seed=seed,
         baselines=["seasonal_naive"],  # unused: one model per cell
+        estimator=dict(args.settings) if model in ("iqf", "mqf2") else {},
         quiet=True,
     )
     run = runs.prepare(spec)
@@ -134,16 +136,18 @@ def run_cell(dataset, model, seed, args) -> dict:
     return out
 
 
-def ar1_dependence(seed: int, steps: int = 180, **estimator_kwargs) -> dict:
+def ar1_dependence(
+    seed: int, steps: int = 180, phi: float = 0.9, **estimator_kwargs
+) -> dict:
     """MQF2's neighbouring-step correlation on AR(1) data, against the truth.
 
-    32 hourly series of 600 steps, ``y_t = m + x_t``, ``x_t = 0.9 x_{t-1} + N(0, 1)``;
+    32 hourly series of 600 steps, ``y_t = m + x_t``, ``x_t = phi x_{t-1} + N(0, 1)``;
     horizon 24. Given the past, the errors ``k`` and ``k + 1`` steps ahead have
-    correlation ``0.9 sqrt(v_k / v_{k+1})``, ``v_k = sum_{j<k} 0.81^j``: 0.870 on
-    average over the horizon. Trains ``steps`` steps (batches of 32) at the
-    estimator's defaults (plus ``estimator_kwargs``), forecasts 200 joint samples
-    from the end of each series and averages the sample correlation of steps
-    ``k, k + 1`` over steps and series.
+    correlation ``phi sqrt(v_k / v_{k+1})``, ``v_k = sum_{j<k} phi^(2j)``: 0.870 on
+    average over the horizon for ``phi = 0.9``, 0 for ``phi = 0`` (white noise).
+    Trains ``steps`` steps (batches of 32) at the estimator's defaults (plus
+    ``estimator_kwargs``), forecasts 200 joint samples from the end of each series
+    and averages the sample correlation of steps ``k, k + 1`` over steps and series.
     """
     import numpy as np
     import pandas as pd
@@ -154,7 +158,7 @@ def ar1_dependence(seed: int, steps: int = 180, **estimator_kwargs) -> dict:
     from gluonts_qf.experiments.runs import seed_everything
 
     torch.set_num_threads(1)
-    phi, H, n, length = 0.9, 24, 32, 600
+    H, n, length = 24, 32, 600
     rng = np.random.default_rng(seed)
     start = pd.Period("2021-01-01 00:00", freq="h")
     series = []
@@ -192,6 +196,7 @@ def ar1_dependence(seed: int, steps: int = 180, **estimator_kwargs) -> dict:
         "correlation": corr,
         "truth": truth,
         "steps": max(steps // batches, 1) * batches,
+        "phi": phi,
         "adaptive_choice": getattr(est, "adaptive_choice", None),
         **estimator_kwargs,
     }
@@ -228,6 +233,8 @@ def run_all(args) -> None:
                 ]
                 if args.data_dir:
                     cmd += ["--data-dir", str(args.data_dir)]
+                if args.set:
+                    cmd += ["--set", *args.set]
                 print(f"{dataset} {model} seed {seed} ...", flush=True)
                 done = subprocess.run(cmd, env=env, capture_output=True, text=True)
                 if done.returncode != 0:
@@ -326,6 +333,13 @@ def summary(args) -> str:
     return "\n".join(lines)
 
 
+def parse_settings(items) -> dict:
+    """``["key=value", ...]`` -> ``{key: YAML value}``."""
+    import yaml
+
+    return {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in items)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--datasets", nargs="+", default=list(DATASETS))
@@ -337,6 +351,13 @@ def main() -> None:
     p.add_argument("--batches-per-epoch", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--cell", nargs=3, metavar=("DATASET", "MODEL", "SEED"))
+    p.add_argument(
+        "--set",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="estimator settings of iqf and mqf2 (YAML values, e.g. "
+        "objective=likelihood); use a separate --out for such cells",
+    )
     p.add_argument("--report", action="store_true", help="print the markdown table")
     p.add_argument("--summary", action="store_true", help="print the targets table")
     p.add_argument(
@@ -347,6 +368,7 @@ def main() -> None:
         "(seeds from --seeds; optional estimator settings, e.g. anchor=seasonal)",
     )
     args = p.parse_args()
+    args.settings = parse_settings(args.set or [])
     if args.cell:
         dataset, model, seed = args.cell[0], args.cell[1], int(args.cell[2])
         import warnings
@@ -360,12 +382,8 @@ def main() -> None:
     elif args.ar1 is not None:
         import warnings
 
-        import yaml
-
         warnings.filterwarnings("ignore")
-        kwargs = {
-            k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.ar1)
-        }
+        kwargs = parse_settings(args.ar1)
         for seed in args.seeds:
             print(json.dumps(ar1_dependence(seed, **kwargs)), flush=True)
     elif args.report:

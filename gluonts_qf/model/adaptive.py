@@ -11,6 +11,9 @@ the smallest pooled absolute error wins; a longer season must win by
 ``MARGIN`` (10%).
 Context length and lags are then capped by the history the series have, so a
 52-week season on three years of data does not feed lags that are all padding.
+When the last value wins, the context still spans the longest calendar season
+tried (where the history has room), so the encoder sees a whole year of weekly
+data even though the anchor ignores it.
 
 Everything here is plain numpy on the training targets; no model is trained.
 """
@@ -196,7 +199,16 @@ def choose_settings(
         anchor = "last"
     else:
         anchor = "seasonal"
-    context = int(context_length or capped_context(prediction_length, season, typical))
+    context = capped_context(prediction_length, season, typical)
+    if season == 1:
+        # the last value wins, but the encoder still sees one whole calendar
+        # season (the longest candidate tried) where the history has room: m4_weekly
+        # (last value, season 52 tried), IQF mean wQL 0.0517 -> 0.0491, MASE
+        # 2.78 -> 2.50 over seeds 0-2 with context 52 instead of 13
+        longest = max(scores)
+        room = max(typical - prediction_length, 1)
+        context = max(context, min(longest, room))
+    context = int(context_length or context)
     return AdaptiveChoice(
         anchor=anchor,
         season_length=season,

@@ -55,6 +55,21 @@ def test_yearly_season_of_weekly_data_longer_than_the_default_context():
     assert choice.context_length <= 148 - 8
 
 
+def test_last_value_anchor_still_gets_a_calendar_season_of_context():
+    """Weekly random walks (as m4_weekly): the last value wins, but the context
+    spans the 52-week season that was tried (13 = max(T, 2) before); a given
+    context is kept, data without a calendar season are unchanged; lags 1, 2, 3."""
+    long = [_random_walk(400, seed) for seed in range(5)]
+    choice = choose_settings(long, "W", 13)
+    assert choice.anchor == "last" and choice.season_length == 1, choice
+    assert choice.context_length == 52 and choice.lags_seq == [1, 2, 3]
+    short = [_random_walk(70, seed) for seed in range(5)]  # room 57 >= 52
+    assert choose_settings(short, "W", 13).context_length == 52
+    assert choose_settings(long, "W", 13, context_length=20).context_length == 20
+    yearly = [_random_walk(40, seed) for seed in range(5)]  # no calendar season
+    assert choose_settings(yearly, "Y", 4).context_length == 4
+
+
 def test_season_longer_than_most_series_is_not_tried():
     """Half the series are shorter than season + horizon: the season is skipped."""
     series = [_seasonal(40, 52, s) for s in range(3)] + [_seasonal(200, 52, 9)]

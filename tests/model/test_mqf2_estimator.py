@@ -179,14 +179,14 @@ def test_learns_dependence_over_the_horizon(tmp_path):
     """Joint samples pick up the strong step-to-step dependence of random walks.
 
     The true neighbour correlation is 0.84 (mean of sqrt(k / (k + 1)), k = 1..5).
-    Measured with seed s for data and training, s = 0, 1, 2, 300 steps: from
-    ~0.01 (untrained) to 0.78, 0.73, 0.61 with the low-rank quadratic
-    (``picnn_rank=4``, the default), against 0.56, 0.62, 0.54 without it
-    (``picnn_rank=0``). At seed 0 (this test) 0.73-0.78 across initialisations
-    of ``U``, and 0.56 without it: the threshold 0.65 fails the model without
-    the low-rank term. Per-step spreads are 0.6-1.2x the true sqrt(k);
-    independent marginals (IQF samples) stay at ~0. The energy score is weakly
-    sensitive to dependence, so the learned correlation stays below the truth.
+    Measured with seed s for data and training, s = 0, 1, 2, 300 steps, with the
+    former small random start of the low-rank quadratic (``picnn_rank=4``): from
+    ~0.01 (untrained) to 0.78, 0.73, 0.61, against 0.56, 0.62, 0.54 without it
+    (``picnn_rank=0``): the threshold 0.65 fails the model without the low-rank
+    term. The smooth start (``picnn.low_rank_init``) begins correlated, so the
+    untrained check is now only that training adds dependence beyond the start.
+    Per-step spreads are 0.6-1.2x the true sqrt(k); independent marginals (IQF
+    samples) stay at ~0. The energy score is weakly sensitive to dependence.
     """
     data = _random_walks()
     seed_all(0)
@@ -217,7 +217,7 @@ def test_learns_dependence_over_the_horizon(tmp_path):
     ]
     corr = _neighbour_corr(trained)
     assert corr > 0.65, corr
-    assert abs(_neighbour_corr(before)) < 0.2
+    assert _neighbour_corr(before) < corr - 0.05
     assert abs(_neighbour_corr(independent)) < 0.1
     spread = np.mean([fc.samples.std(0) for fc in trained], 0)  # (T,)
     truth = np.sqrt(np.arange(1, LEARN_H + 1))

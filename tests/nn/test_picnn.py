@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from gluonts_qf.nn import PICNN
+from gluonts_qf.nn.picnn import QUAD_INIT, low_rank_init
 
 F64 = torch.float64
 
@@ -172,11 +173,13 @@ def test_inverse_float32(rank):
     torch.testing.assert_close(net.inverse(y, h), x, rtol=1e-3, atol=1e-3)
 
 
-@pytest.mark.parametrize("rank", [0, 4])
-def test_starts_near_identity_map(rank):
+@pytest.mark.parametrize("dim,rank", [(6, 0), (4, 4)])
+def test_starts_near_identity_map(dim, rank):
+    """Without the low-rank term, or with ``D <= r``; with ``D > r`` the start is a
+    smooth correlated map (test_low_rank_start_is_a_smooth_dependent_map...)."""
     torch.manual_seed(0)
-    net = PICNN(dim=6, context_dim=5, hidden_size=16, num_layers=3, rank=rank)
-    x, h = torch.randn(500, 6), torch.randn(500, 5)
+    net = PICNN(dim=dim, context_dim=5, hidden_size=16, num_layers=3, rank=rank)
+    x, h = torch.randn(500, dim), torch.randn(500, 5)
     with torch.no_grad():
         q = net.gradient(x, h)
     assert (q - x).abs().mean() < 0.2
@@ -222,3 +225,43 @@ def test_bad_shapes():
         net.gradient(torch.randn(5, 2), torch.randn(5, 4))
     with pytest.raises(ValueError, match="context_dim=4"):
         net.gradient(torch.randn(5, 3), torch.randn(5, 2))
+
+
+def _start_map_stats(dim: int, rank: int) -> tuple[float, float]:
+    """Mean variance and mean neighbouring-coordinate correlation of the untrained map."""
+    torch.manual_seed(0)
+    net = PICNN(dim, 4, 16, 2, 1e-3, rank)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(20000, dim, generator=g)
+    with torch.no_grad():
+        y = net.gradient(x, 0.1 * torch.randn(1, 4, generator=g))
+    c = torch.corrcoef(y.T)
+    return float(y.var(0).mean()), float(c.diagonal(1).mean())
+
+
+@pytest.mark.parametrize("dim", [8, 24, 48])
+def test_low_rank_start_is_a_smooth_dependent_map_of_unit_variance(dim):
+    """With the low-rank term the untrained map is ``(q I + U U^T) x`` with a smooth
+    ``U`` (``low_rank_init``): unit variance on average whatever D, neighbouring
+    coordinates clearly correlated. The former start (``U`` ~ N(0, 0.1 / r), q = 1)
+    had neighbour correlation ~0 and learned AR(1) dependence far too slowly."""
+    var, corr = _start_map_stats(dim, rank=4)
+    assert 0.7 < var < 1.4, var
+    assert corr > 0.4, corr
+    var0, corr0 = _start_map_stats(dim, rank=0)  # without it: near the identity
+    assert 0.7 < var0 < 1.4 and abs(corr0) < 0.1, (var0, corr0)
+
+
+def test_low_rank_init_is_smooth_and_the_identity_without_room():
+    """``D > r``: ``U = a B``, B the first DCT vectors (a constant first column,
+    close neighbouring rows), unit variance; ``D <= r``: ``B B^T = I``, so
+    ``q I + U U^T = I``."""
+    u, quad = low_rank_init(24, 4)
+    assert quad == QUAD_INIT and u.shape == (24, 4)
+    assert torch.allclose(u[:, 0], u[0, 0].expand(24))
+    assert float((u[1:] - u[:-1]).abs().max()) < 0.5 * float(u.abs().max())
+    s = quad * torch.eye(24) + u @ u.T
+    assert abs(float((s @ s).diagonal().mean()) - 1.0) < 1e-5
+    for dim in (3, 4):
+        u, quad = low_rank_init(dim, 4)
+        torch.testing.assert_close(quad * torch.eye(dim) + u @ u.T, torch.eye(dim))
