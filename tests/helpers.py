@@ -93,3 +93,28 @@ def run_notebook(path: Path, data_dir: Path, monkeypatch):
     )
     client.execute()
     return nb
+
+
+def tiny_encoder_kwargs(**overrides) -> dict:
+    """Arguments of a tiny ``ForkingEncoder`` (horizon 5, 8 context steps, 3
+    origins, lag 1, season 3, seasonal scaling); ``overrides`` replace any."""
+    return dict(
+        dict(
+            prediction_length=5,
+            context_length=8,
+            num_origins=3,
+            lags_seq=[1],
+            season_length=3,
+            anchor="seasonal",
+            num_time_feat=1,
+            cardinality=[1],
+            embedding_dim=2,
+            num_feat_static_real=1,
+            hidden_size=4,
+            num_layers=1,
+            decoder_hidden=4,
+            dropout=0.0,
+            scaling="seasonal",
+        ),
+        **overrides,
+    )

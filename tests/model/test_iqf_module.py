@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from helpers import tiny_encoder_kwargs
 
 from gluonts_qf import IQFOutput
 from gluonts_qf.model.iqf import IQFModel
@@ -14,21 +15,7 @@ def _model() -> IQFModel:
     torch.manual_seed(0)
     return IQFModel(
         distr_output=IQFOutput(knot_levels=(0.1, 0.5, 0.9)),
-        prediction_length=T,
-        context_length=8,
-        num_origins=3,
-        lags_seq=[1, 2],
-        season_length=2,
-        anchor="seasonal",
-        num_time_feat=1,
-        cardinality=[1],
-        embedding_dim=2,
-        num_feat_static_real=1,
-        hidden_size=4,
-        num_layers=1,
-        decoder_hidden=4,
-        dropout=0.0,
-        scaling="seasonal",
+        **tiny_encoder_kwargs(prediction_length=T, lags_seq=[1, 2], season_length=2),
     )
 
 

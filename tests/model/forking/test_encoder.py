@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from helpers import tiny_encoder_kwargs
 
 from gluonts_qf.model.forking import ForkingEncoder, ForkingModel
 from gluonts_qf.model.forking.encoder import anchor_offsets, fill_leading
@@ -33,23 +34,7 @@ def test_anchor_offsets_hand_values():
 
 def _kwargs(anchor: str = "seasonal", season: int = 3) -> dict:
     """A tiny encoder: horizon 5, 8 context steps, 3 origins, one lag."""
-    return dict(
-        prediction_length=5,
-        context_length=8,
-        num_origins=3,
-        lags_seq=[1],
-        season_length=season,
-        anchor=anchor,
-        num_time_feat=1,
-        cardinality=[1],
-        embedding_dim=2,
-        num_feat_static_real=1,
-        hidden_size=4,
-        num_layers=1,
-        decoder_hidden=4,
-        dropout=0.0,
-        scaling="seasonal",
-    )
+    return tiny_encoder_kwargs(anchor=anchor, season_length=season)
 
 
 def _series(start: int, stop: int) -> torch.Tensor:
