@@ -23,6 +23,7 @@ import torch
 from gluonts.core.component import validated
 
 from .distributions.iqf import IQF, IQFOutput
+from .evaluation.scores import DEFAULT_QUANTILES
 
 #: Levels at which the map is fitted (its knots).
 MAP_LEVELS = (
@@ -245,7 +246,7 @@ def weighted_quantile_loss(
     dists: Sequence[IQF],
     future: Sequence[np.ndarray],
     level_map: Optional[LevelMap] = None,
-    levels: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+    levels: Sequence[float] = DEFAULT_QUANTILES,
 ) -> float:
     """Mean weighted quantile loss (GluonTS's mean wQL) of the forecasts."""
     u = torch.tensor(levels, dtype=torch.float64)
