@@ -306,6 +306,7 @@ def plot_correlation_heatmaps(
     matrices: dict[str, np.ndarray],
     path: PathLike,
     title: str | None = None,
+    axis_label: str = "horizon step",
 ) -> Path:
     """Correlation matrices between horizon steps as heatmaps, side by side.
 
@@ -320,6 +321,9 @@ def plot_correlation_heatmaps(
         Where to write the PNG.
     title
         Optional figure title.
+    axis_label
+        What the rows and columns are (e.g. ``"series"`` for correlations
+        between series).
     """
     if not matrices:
         raise ValueError("matrices is empty; pass at least one correlation matrix.")
@@ -335,8 +339,8 @@ def plot_correlation_heatmaps(
         extent = (0.5, corr.shape[1] + 0.5, corr.shape[0] + 0.5, 0.5)
         image = ax.imshow(corr, vmin=-1, vmax=1, cmap="RdBu_r", extent=extent)
         ax.set_title(name, fontsize=9)
-        ax.set_xlabel("horizon step")
-    axes[0].set_ylabel("horizon step")
+        ax.set_xlabel(axis_label)
+    axes[0].set_ylabel(axis_label)
     fig.colorbar(image, ax=list(axes), shrink=0.8, label="correlation")
     if title:
         fig.suptitle(title, fontsize=10)

@@ -172,13 +172,14 @@ def weighted_crps(
 
 
 def target_window(ts: pd.DataFrame | pd.Series, forecast: Forecast) -> np.ndarray:
-    """The observations of ``ts`` on the forecast's steps, shape: (T,)."""
+    """The observations of ``ts`` on the forecast's steps.
+
+    Returns shape: (T,) for a univariate series, (T, M) for a frame of ``M``
+    series (a multivariate forecast's target).
+    """
     values = ts.loc[forecast.index]
-    return (
-        np.asarray(values, dtype=np.float64)
-        .reshape(len(forecast.index), -1)
-        .squeeze(-1)
-    )
+    values = np.asarray(values, dtype=np.float64).reshape(len(forecast.index), -1)
+    return values[:, 0] if values.shape[1] == 1 else values
 
 
 def forecast_samples(forecast: Forecast, num_samples: int = 100) -> np.ndarray:
@@ -379,5 +380,39 @@ def horizon_correlation(
         count += ok
     if total is None:
         raise ValueError("horizon_correlation needs at least one forecast.")
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def series_correlation(forecasts: Iterable[Forecast]) -> np.ndarray:
+    """Mean correlation between the series of multivariate sample forecasts.
+
+    For each (S, T, M) forecast and step, the Pearson correlation of the
+    ``M`` series across samples; averaged over steps and forecasts where it
+    is defined (a series with no spread at a step is left out there).
+
+    Returns shape: (M, M); ``nan`` where never defined.
+    """
+    total, count = None, None
+    for fc in forecasts:
+        x = np.asarray(fc.samples, dtype=np.float64)  # (S, T, M)
+        if x.ndim != 3:
+            raise ValueError(
+                f"series_correlation needs (samples, time, series) samples, got "
+                f"shape {x.shape}."
+            )
+        x = x - x.mean(axis=0)
+        cov = np.einsum("stm,stn->tmn", x, x) / x.shape[0]  # (T, M, M)
+        sd = np.sqrt(np.einsum("tmm->tm", cov))  # (T, M)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = cov / (sd[:, :, None] * sd[:, None, :])
+        ok = np.isfinite(corr)
+        if total is None:
+            total = np.zeros(corr.shape[1:])
+            count = np.zeros(corr.shape[1:])
+        total += np.where(ok, corr, 0.0).sum(axis=0)
+        count += ok.sum(axis=0)
+    if total is None:
+        raise ValueError("series_correlation needs at least one forecast.")
     with np.errstate(invalid="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)

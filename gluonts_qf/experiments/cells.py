@@ -10,6 +10,11 @@
     epochs: 10
     estimator: {num_pieces: 3}
 
+A cell with ``series: M`` scores its model jointly across the first ``M``
+series of the dataset (:mod:`gluonts_qf.experiments.series`); with
+``estimator: {joint: series}`` MQF2 also trains on them as one
+``M``-dimensional series.
+
 Every file of an experiment is validated before anything trains: an unknown
 key or a value of the wrong type is a ``ValueError`` naming the key and the
 file.
@@ -51,6 +56,10 @@ class CellSpec:
         Use only the first ``max_series`` series (``None``: all).
     num_samples
         Samples per forecast for sample-based scores.
+    series
+        Score jointly across the first ``series`` series, grouped into one
+        multivariate series (``None``: each series on its own); the table
+        shows the cell under :attr:`group`.
     estimator
         Extra estimator arguments; only for our models (``ours`` in the registry).
     trainer
@@ -69,6 +78,7 @@ class CellSpec:
     lr: float = 1e-3
     max_series: int | None = None
     num_samples: int = 100
+    series: int | None = None
     estimator: dict[str, Any] = field(default_factory=dict)
     trainer: dict[str, Any] = field(default_factory=dict)
     path: Path | None = field(default=None, compare=False)
@@ -77,7 +87,21 @@ class CellSpec:
         """The YAML keys and values (JSON-ready), without ``path``."""
         values = dataclasses.asdict(self)
         values.pop("path")
+        if values["series"] is None:  # so cells without it keep their fingerprint
+            values.pop("series")
         return values
+
+    @property
+    def joint_series(self) -> bool:
+        """Whether the model itself is joint across series (MQF2, ``joint: series``)."""
+        return self.estimator.get("joint") == "series"
+
+    @property
+    def group(self) -> str:
+        """The table's dataset name: ``dataset``, or ``"<dataset> (<M> series)"``."""
+        if self.series is None:
+            return self.dataset
+        return f"{self.dataset} ({self.series} series)"
 
 
 #: YAML keys: the expected Python types and how to name them in an error.
@@ -92,6 +116,7 @@ _TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "lr": ((int, float), "a positive number"),
     "max_series": ((int, type(None)), "a positive integer or null"),
     "num_samples": ((int,), "a positive integer"),
+    "series": ((int, type(None)), "a positive integer or null"),
     "estimator": ((dict,), "a mapping"),
     "trainer": ((dict,), "a mapping"),
 }
@@ -145,6 +170,21 @@ def _check_cell(cell: CellSpec, path: Path) -> None:
                 f"{path}: estimator key {key!r} is not allowed; it comes from "
                 f"{RESERVED[key]}."
             )
+    if cell.joint_series and cell.series is None:
+        raise ValueError(
+            f"{path}: estimator joint: series needs the cell key series: M "
+            "(how many of the dataset's series to forecast jointly)."
+        )
+    if "target_dim" in cell.estimator:
+        raise ValueError(
+            f"{path}: estimator key 'target_dim' is not allowed; it comes from "
+            "the cell key series."
+        )
+    if cell.series is not None and cell.max_series is not None:
+        raise ValueError(
+            f"{path}: series and max_series cannot both be set; series: M "
+            "already takes the first M series."
+        )
     if path.name != f"{cell.dataset}-{cell.label}.yaml":
         raise ValueError(
             f"{path}: the file of dataset {cell.dataset!r} and label "

@@ -4,6 +4,8 @@ Per dataset, each model's mean correlation matrix (from its cells' records)
 side by side; for a synthetic dataset with a known forecast distribution
 (:mod:`gluonts_qf.experiments.synthetic`), the true matrix first, each model's
 error in its title, and ``known_gaussian.png``: true | univariate | MQF2.
+For a group of series scored jointly (:mod:`gluonts_qf.experiments.series`),
+``series_correlation.png``: each model's mean correlation between the series.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .series import folder_name
 from .synthetic import SYNTHETIC, true_horizon_correlation
 
 
@@ -23,11 +26,24 @@ def correlation_figures(records: list[dict[str, Any]], folder: Path) -> list[Pat
     except ImportError:  # pragma: no cover
         return []
     by_dataset: dict[str, dict[str, np.ndarray]] = {}
+    across: dict[str, dict[str, np.ndarray]] = {}
     for r in records:
         if r["seed"] == 0 and r.get("horizon_correlation") is not None:
             corr = np.array(r["horizon_correlation"], dtype=float)  # None -> nan
             by_dataset.setdefault(r["dataset"], {})[r["label"]] = corr
+        if r["seed"] == 0 and r.get("series_correlation") is not None:
+            corr = np.array(r["series_correlation"], dtype=float)
+            across.setdefault(r["dataset"], {})[r["label"]] = corr
     paths = []
+    for group, matrices in across.items():
+        path = folder / folder_name(group) / "series_correlation.png"
+        title = f"{group}: correlation between series"
+        try:
+            paths.append(
+                plot_correlation_heatmaps(matrices, path, title, axis_label="series")
+            )
+        except ImportError:
+            return paths
     for dataset, matrices in by_dataset.items():
         known = dataset in SYNTHETIC
         if known:  # the truth first, each model's mean |error| in its title

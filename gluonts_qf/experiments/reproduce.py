@@ -32,7 +32,7 @@ import numpy as np
 
 from ..checks import check_int, check_positive
 from ..evaluation.backtest import BacktestResult, backtest
-from ..evaluation.scores import crps_sum, horizon_correlation
+from ..evaluation.scores import crps_sum, horizon_correlation, series_correlation
 from .cache import read_cell, write_atomic
 from .cells import CellSpec, experiment_folder, fingerprint, load_cells
 from .correlation import correlation_figures
@@ -42,6 +42,7 @@ from .figures import run_figures
 from .paper_tables import load_published, write_tables
 from .registry import PAPER_KNOTS, get_model
 from .runs import PreparedRun, _json_safe, fit
+from .series import SeriesData, backtest_series, group_series
 from .spec import RunSpec
 from .synthetic import SYNTHETIC
 
@@ -170,11 +171,22 @@ def run_cell(
     budget: float,
     data: PreparedRun,
     figures: Path | None,
+    groups: SeriesData | None = None,
 ) -> dict[str, Any]:
-    """Train and backtest one cell; a JSON-ready record (``status`` ok or error)."""
+    """Train and backtest one cell; a JSON-ready record (``status`` ok or error).
+
+    ``groups`` (for a cell with ``series``): the series scored jointly; the
+    model trains on them one by one, or grouped when the cell is joint across
+    series.
+    """
     start = time.perf_counter()
-    record = {"experiment": exp.name, "dataset": cell.dataset, "label": cell.label}
+    record = {"experiment": exp.name, "dataset": cell.group, "label": cell.label}
     record.update(model=cell.model, seed=seed, settings=cell.settings())
+    estimator = dict(cell.estimator)
+    train = data.train
+    if cell.joint_series:
+        estimator["target_dim"] = cell.series
+        train = groups.grouped_train
     spec = RunSpec(
         dataset=cell.dataset,
         model=cell.model if get_model(cell.model).ours else "iqf",
@@ -184,38 +196,55 @@ def run_cell(
         lr=cell.lr,
         seed=seed,
         baselines=[],
-        estimator=cell.estimator,
+        estimator=estimator,
         trainer=cell.trainer,
         quiet=True,
     ).validate()
-    run = PreparedRun(spec, data.freq, data.prediction_length, data.train, data.test)
+    run = PreparedRun(spec, data.freq, data.prediction_length, train, data.test)
+    res = None
     try:
         with tempfile.TemporaryDirectory(prefix="gluonts-qf-") as root:
             predictor, seconds = fit(cell.model, run, Path(root))
         with warnings.catch_warnings():  # scores a forecast type lacks show as nan
             warnings.simplefilter("ignore", UserWarning)
-            res = backtest(
-                predictor, run.test, cell.num_samples, exp.levels, progress=False
-            )
-        metrics = {**cell_metrics(exp, res), "train_seconds": seconds}
-        if exp.joint:
+            if groups is not None:
+                res = backtest_series(
+                    predictor,
+                    groups,
+                    data.freq,
+                    cell.joint_series,
+                    cell.num_samples,
+                    exp.levels,
+                )
+                metrics = {**res, "train_seconds": seconds}
+                corr = series_correlation(res.forecasts)
+                record["series_correlation"] = _matrix(corr)
+            else:
+                res = backtest(
+                    predictor, run.test, cell.num_samples, exp.levels, progress=False
+                )
+                metrics = {**cell_metrics(exp, res), "train_seconds": seconds}
+        if exp.joint and groups is None:
             metrics["CRPS_Sum"] = _or_nan(lambda: crps_sum(res.forecasts, res.series))
             corr = np.asarray(_or_nan(lambda: horizon_correlation(res.forecasts)))
-            record["horizon_correlation"] = (
-                None
-                if corr.ndim != 2 or not np.isfinite(corr).any()
-                else [[_finite(v) for v in row] for row in corr.round(4)]
-            )
+            record["horizon_correlation"] = _matrix(corr)
     except Exception as err:  # a reference that crashes is a row saying so
         text = str(err).strip()
         message = text.splitlines()[0][:300] if text else "(no message)"
         record.update(status="error", error=f"{type(err).__name__}: {message}")
     else:
         record.update(status="ok", metrics=_json_safe(metrics))
-        if figures is not None and seed == 0:
+        if figures is not None and seed == 0 and groups is None:
             _cell_figures(cell, res, figures)
     record["elapsed_seconds"] = time.perf_counter() - start
     return record
+
+
+def _matrix(corr: np.ndarray) -> list[list[float | None]] | None:
+    """A correlation matrix for JSON (``None`` if not a matrix or all nan)."""
+    if corr.ndim != 2 or not np.isfinite(corr).any():
+        return None
+    return [[_finite(v) for v in row] for row in corr.round(4)]
 
 
 def _or_nan(score: Callable[[], Any]) -> Any:
@@ -307,17 +336,29 @@ def select_cells(
     ]
 
 
-def _load(cell: CellSpec, data_dir: Path | None, cache: dict) -> PreparedRun:
-    key = (cell.dataset, cell.max_series)
+def _load(
+    cell: CellSpec, data_dir: Path | None, cache: dict
+) -> tuple[PreparedRun, SeriesData | None]:
+    """The cell's data (cached per dataset and cut); with ``series``, its group.
+
+    For a cell with ``series: M`` the run's series are the group's ``M``
+    univariate series (training series and their test entries).
+    """
+    key = (cell.dataset, cell.max_series, cell.series)
     if key not in cache:
         ds, train, test = load_data(cell.dataset, data_dir, cell.max_series)
-        cache[key] = PreparedRun(
+        groups = None
+        if cell.series is not None:
+            groups = group_series(train, test, cell.series)
+            train, test = groups.train, groups.test
+        run = PreparedRun(
             RunSpec(dataset=cell.dataset),
             ds.metadata.freq,
             int(ds.metadata.prediction_length),
             train,
             test,
         )
+        cache[key] = (run, groups)
     return cache[key]
 
 
@@ -384,9 +425,9 @@ def reproduce(
             key = fingerprint(cell, seed, budget)
             record = read_cell(path, key)
             if record is None:
-                run = _load(cell, folder, data)
+                run, groups = _load(cell, folder, data)
                 fig_dir = out / "figures" if figures else None
-                record = run_cell(exp, cell, seed, budget, run, fig_dir)
+                record = run_cell(exp, cell, seed, budget, run, fig_dir, groups)
                 record["fingerprint"] = key
                 if record["status"] == "ok":
                     write_atomic(path, json.dumps(record, indent=1) + "\n")

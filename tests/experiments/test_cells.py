@@ -27,6 +27,8 @@ OFFLINE = (
 DOWNLOAD_ONLY = ("electricity", "traffic", "solar-energy", "wiki-rolling_nips")
 #: Synthetic datasets with a known forecast distribution, per experiment.
 SYNTHETIC_CELLS = {"mqf2": {"synthetic_ar1"}}
+#: Datasets whose first series are also scored jointly across series.
+SERIES_GROUPS = {"mqf2": {"exchange_rate", "electricity_weekly"}}
 
 
 #: Experiments made of cells (``figures`` has none: two fits, no datasets).
@@ -40,11 +42,16 @@ def test_shipped_cells_validate_and_smoke_mirrors_them(experiment):
     assert [c.path.name for c in full] == [c.path.name for c in smoke]
     synthetic = SYNTHETIC_CELLS.get(experiment, set())
     assert {c.dataset for c in full} == {*OFFLINE, *DOWNLOAD_ONLY, *synthetic}
-    labels = {c.label for c in full}
-    assert all({c.label for c in full if c.dataset == d} == labels for d in OFFLINE)
+    labels = {c.label for c in full if c.series is None}
+    for d in OFFLINE:
+        assert {c.label for c in full if c.dataset == d and c.series is None} == labels
+    grouped = {c.dataset for c in full if c.series is not None}
+    assert grouped == SERIES_GROUPS.get(experiment, set())
     for f, s in zip(full, smoke):
         assert (f.model, f.estimator) == (s.model, s.estimator)
-        assert s.max_series is not None and s.max_series <= 8  # seconds, for tests
+        assert (f.series is None) == (s.series is None)
+        cut = s.max_series if s.series is None else s.series
+        assert cut is not None and cut <= 8  # seconds, for tests
         if get_model(s.model).trained:
             assert s.epochs * s.batches_per_epoch <= 2
 
@@ -68,6 +75,10 @@ def _write(tmp_path: Path, text: str, name: str = "m4_hourly-iqf.yaml") -> Path:
         ("estimator: [1]\n", "estimator must be a mapping"),
         ("estimator: {freq: H}\n", "estimator key 'freq' is not allowed"),
         ("label: isqf\n", "must be named m4_hourly-isqf.yaml"),
+        ("series: 0\n", "series must be a positive integer or null"),
+        ("estimator: {joint: series}\n", "joint: series needs the cell key series"),
+        ("series: 4\nestimator: {target_dim: 4}\n", "'target_dim' is not allowed"),
+        ("series: 4\nmax_series: 8\n", "series and max_series cannot both"),
     ],
 )
 def test_bad_cell_names_key_and_file(tmp_path, text, match):
