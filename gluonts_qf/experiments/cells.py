@@ -25,10 +25,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..checks import check_int, check_optional_int, check_positive
 from .registry import REGISTRY
 from .spec import RESERVED, load_config
 
@@ -104,44 +106,48 @@ class CellSpec:
         return f"{self.dataset} ({self.series} series)"
 
 
-#: YAML keys: the expected Python types and how to name them in an error.
-_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
-    "experiment": ((str,), "a string"),
-    "dataset": ((str,), "a string"),
-    "model": ((str,), "a string"),
-    "label": ((str,), "a string"),
-    "epochs": ((int,), "a positive integer"),
-    "batches_per_epoch": ((int,), "a positive integer"),
-    "batch_size": ((int,), "a positive integer"),
-    "lr": ((int, float), "a positive number"),
-    "max_series": ((int, type(None)), "a positive integer or null"),
-    "num_samples": ((int,), "a positive integer"),
-    "series": ((int, type(None)), "a positive integer or null"),
-    "estimator": ((dict,), "a mapping"),
-    "trainer": ((dict,), "a mapping"),
+#: YAML keys and their validators (:mod:`gluonts_qf.checks`, the same as
+#: ``RunSpec``'s, so a value means the same in a cell file and in ``--set``).
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "experiment": lambda k, v: _check_type(k, v, str, "a string"),
+    "dataset": lambda k, v: _check_type(k, v, str, "a string"),
+    "model": lambda k, v: _check_type(k, v, str, "a string"),
+    "label": lambda k, v: _check_type(k, v, str, "a string"),
+    "epochs": check_int,
+    "batches_per_epoch": check_int,
+    "batch_size": check_int,
+    "lr": check_positive,
+    "max_series": lambda k, v: check_optional_int(k, v, hint="or null for all"),
+    "num_samples": check_int,
+    "series": lambda k, v: check_optional_int(k, v, hint="or null for none"),
+    "estimator": lambda k, v: _check_type(k, v, dict, "a mapping"),
+    "trainer": lambda k, v: _check_type(k, v, dict, "a mapping"),
 }
 _REQUIRED = ("experiment", "dataset", "model")
 
 
+def _check_type(key: str, value: Any, kind: type, what: str) -> Any:
+    if not isinstance(value, kind):
+        raise ValueError(f"{key} must be {what}, got {value!r}.")
+    return value
+
+
 def _check_value(path: Path, key: str, value: Any) -> Any:
-    """``value`` if it has the type of ``key`` (numbers > 0); ``lr`` as a float."""
-    types, what = _TYPES[key]
-    ok = isinstance(value, types) and not isinstance(value, bool)
-    if ok and what.startswith("a positive") and value is not None:
-        ok = value > 0
-    if not ok:
-        raise ValueError(f"{path}: {key} must be {what}, got {value!r}.")
-    return float(value) if key == "lr" else value
+    """``value`` checked (and normalised: ``3.0`` epochs -> 3) for ``key``."""
+    try:
+        return _CHECKS[key](key, value)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
 
 
 def load_cell(path: str | Path) -> CellSpec:
     """Read and validate one cell file; ``ValueError`` names the key and the file."""
     path = Path(path)
     values = load_config(path)
-    unknown = sorted(set(values) - set(_TYPES))
+    unknown = sorted(set(values) - set(_CHECKS))
     if unknown:
         raise ValueError(
-            f"{path}: unknown key(s) {unknown}; allowed: {sorted(_TYPES)}."
+            f"{path}: unknown key(s) {unknown}; allowed: {sorted(_CHECKS)}."
         )
     missing = [k for k in _REQUIRED if k not in values]
     if missing:
