@@ -19,6 +19,10 @@ draws, any GluonTS ``SampleForecast``) answer from their samples.
   next ``k`` steps, from joint samples or under the named assumption
   ``"independent steps"``; :func:`compare_lead_time_totals` and
   :func:`lead_time_coverage` show what that assumption costs.
+- :func:`pooled_demand` -> :class:`PooledDemand`: demand summed over series
+  (one warehouse for many stores), from MQF2's joint draws across series or
+  under the named assumption ``"independent series"``; a :class:`Demand`
+  that every decision above takes.
 - :func:`decide` -> :class:`DecisionReport`: all of it for many series, as
   ``gluonts-qf decide`` prints and plots it.
 - :func:`as_demand`, :class:`IQFDemand`, :class:`SampleDemand`: the demand
@@ -36,6 +40,13 @@ from .lead_time import (
     compare_lead_time_totals,
     lead_time_coverage,
     lead_time_total,
+)
+from .pooling import (
+    INDEPENDENT_SERIES,
+    JOINT_SERIES,
+    POOLING_ASSUMPTIONS,
+    PooledDemand,
+    pooled_demand,
 )
 from .report import DecisionReport, decide
 from .service import (
@@ -56,7 +67,10 @@ from .service import (
 __all__ = [
     "ASSUMPTIONS",
     "INDEPENDENT",
+    "INDEPENDENT_SERIES",
     "JOINT",
+    "JOINT_SERIES",
+    "POOLING_ASSUMPTIONS",
     "Coverage",
     "DecisionReport",
     "Demand",
@@ -64,6 +78,7 @@ __all__ = [
     "LeadTimeTotal",
     "Newsvendor",
     "Outcome",
+    "PooledDemand",
     "SampleDemand",
     "TotalsComparison",
     "TradeOff",
@@ -80,5 +95,6 @@ __all__ = [
     "newsvendor",
     "outcome",
     "parse_costs",
+    "pooled_demand",
     "service_tradeoff",
 ]

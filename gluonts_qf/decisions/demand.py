@@ -179,7 +179,8 @@ class SampleDemand(Demand):
             raise ValueError(
                 "samples must have shape (S, T) with S >= 2 draws of a univariate "
                 f"horizon, got shape {arr.shape}; for a multivariate forecast "
-                "select one series with forecast.copy_dim(i)."
+                "select one series with forecast.copy_dim(i), or sum series "
+                "with decisions.pooled_demand."
             )
         if not np.all(np.isfinite(arr)):
             raise ValueError("samples contain NaN or inf; drop or impute them first.")

@@ -72,7 +72,10 @@ def _write(tmp_path: Path, text: str, name: str = "m4_hourly-iqf.yaml") -> Path:
         ("epochs: 0\n", "epochs must be a positive integer, got 0"),
         ("epochs: 2.5\n", "epochs must be a positive integer, got 2.5"),
         ("lr: -1.0\n", "lr must be a positive number"),
-        ("max_series: true\n", "max_series must be a positive integer, got True; or null"),
+        (
+            "max_series: true\n",
+            "max_series must be a positive integer, got True; or null",
+        ),
         ("estimator: [1]\n", "estimator must be a mapping"),
         ("estimator: {freq: H}\n", "estimator key 'freq' is not allowed"),
         ("label: isqf\n", "must be named m4_hourly-isqf.yaml"),
