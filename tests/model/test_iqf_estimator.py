@@ -409,6 +409,10 @@ def test_series_all_shorter_than_the_horizon_is_a_clear_error(tmp_path):
         ({"freq": "not-a-freq"}, "is not a pandas frequency"),
         ({"hidden_size": 0}, "hidden_size must be a positive"),
         ({"lr": -1.0}, "lr must be a positive"),
+        (
+            {"trainer_kwargs": {"enable_checkpointing": False}},
+            "enable_checkpointing=False cannot be used",
+        ),
     ],
 )
 def test_bad_hyperparameters(kwargs, match):

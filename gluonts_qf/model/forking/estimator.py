@@ -226,6 +226,13 @@ class ForkingEstimator(PyTorchLightningEstimator):
     ) -> None:
         given = dict(locals())
         super().__init__(trainer_kwargs={"max_epochs": 100, **(trainer_kwargs or {})})
+        if self.trainer_kwargs.get("enable_checkpointing") is False:
+            raise ValueError(
+                "trainer_kwargs enable_checkpointing=False cannot be used: "
+                "training keeps the best model and the resume state in "
+                "checkpoints (GluonTS's estimators do too); remove it, and set "
+                "default_root_dir to choose where they go."
+            )
         _check_freq(freq)
         for name in _POSITIVE_INTS:
             check_int(name, given[name])
