@@ -321,6 +321,57 @@ def auto_recalibrate(
     return predictor, info
 
 
+#: Levels the ``"tails"`` recalibration leaves alone: the body of the
+#: distribution, where GluonTS's mean wQL is scored.
+BODY = (0.1, 0.9)
+
+
+def widen_tails(
+    levels: Sequence[float], values: Sequence[float], body: Tuple[float, float] = BODY
+) -> Tuple[List[float], List[float]]:
+    """Keep only the part of a level map that widens the tails.
+
+    ``m(u) = u`` on ``body``; below it ``m(u) = min(m(u), u)`` and above it
+    ``m(u) = max(m(u), u)``, so the quantiles in ``body`` are unchanged and
+    those outside move outwards or stay. The knots stay strictly increasing
+    (the minimum, or maximum, of two strictly increasing sequences is).
+    """
+    lo, hi = body
+    out = []
+    for u, m in zip(levels, values):
+        if u < lo:
+            m = min(m, u)
+        elif u > hi:
+            m = max(m, u)
+        else:
+            m = u
+        out.append(float(m))
+    return list(levels), out
+
+
+def recalibrate_tails(predictor, data, prediction_length: int, windows: int = 2):
+    """Widen the tails of an IQF ``predictor`` where the training data say so.
+
+    The PIT of the last ``windows`` horizons of each training series (seen in
+    training, so if anything they understate how far outcomes stray) gives a
+    level map (:func:`fit_level_map`), of which only the widening of the
+    levels outside :data:`BODY` is kept (:func:`widen_tails`): quantiles in
+    ``[0.1, 0.9]`` are exactly those of the trained model. Returns
+    ``(predictor, info)``; no map when no series is long enough.
+    """
+    pits = []
+    for w in range(1, windows + 1):
+        past, future = window_split(data, prediction_length, w)
+        if past:
+            pits.append(_pit(_forecast(predictor, past), future))
+    pit = np.concatenate(pits) if pits else np.zeros(0)
+    if not np.isfinite(pit).any():
+        return predictor, {"used": False, "reason": "no series long enough"}
+    levels, values = widen_tails(*fit_level_map(pit))
+    predictor, knots = install_map(predictor, levels, values)
+    return predictor, {"used": True, "levels": knots[0], "values": knots[1]}
+
+
 def install_map(predictor, levels, values):
     """A copy of an IQF ``predictor`` whose forecasts go through the level map."""
     from gluonts.model.forecast_generator import DistributionForecastGenerator

@@ -9,6 +9,7 @@ import torch
 from gluonts.dataset.common import ListDataset
 from gluonts.model.predictor import Predictor
 from helpers import trainer_kwargs
+from scipy import stats
 
 from gluonts_qf import IQFEstimator
 from gluonts_qf.calibration import (
@@ -18,6 +19,7 @@ from gluonts_qf.calibration import (
     fit_level_map,
     holdout_split,
     weighted_quantile_loss,
+    widen_tails,
     window_split,
 )
 from gluonts_qf.distributions.iqf import IQFOutput
@@ -128,7 +130,7 @@ def test_holdout_split_keeps_short_series_whole():
     assert len(past) == 1 and future[0].tolist() == [6, 7, 8, 9]
 
 
-@pytest.mark.parametrize("calibration", ["holdout", "insample"])
+@pytest.mark.parametrize("calibration", ["holdout", "insample", "tails"])
 def test_estimator_calibration_round_trips(calibration, tmp_path):
     data = _walks(6, 80)
     est = IQFEstimator(
@@ -197,3 +199,40 @@ def test_auto_calibration_skips_few_series(tmp_path):
     predictor = est.train(_walks(6, 60))
     assert not est.calibration_info["used"]
     assert type(predictor.forecast_generator.distr_output) is not CalibratedIQFOutput
+
+
+def test_widen_tails_by_hand():
+    levels = [0.01, 0.05, 0.1, 0.5, 0.9, 0.95, 0.99]
+    values = [0.005, 0.08, 0.2, 0.6, 0.85, 0.97, 0.985]
+    # below 0.1: min(m, u); body: u; above 0.9: max(m, u)
+    assert widen_tails(levels, values) == (
+        levels,
+        [0.005, 0.05, 0.1, 0.5, 0.9, 0.97, 0.99],
+    )
+    m = LevelMap(*widen_tails(levels, values))
+    u = torch.tensor([0.1, 0.3, 0.5, 0.9], dtype=torch.float64)
+    torch.testing.assert_close(m(u), u)  # the body is the identity
+
+
+def test_tail_map_fixes_thin_tails_and_keeps_the_body():
+    """Data are Student's t (2 df); the forecast is the normal of the same
+    interquartile range, right in the middle and far too thin in the tails:
+    about 3% of a fresh sample falls below its 1% quantile. The tail map
+    (fitted on one sample) brings the 1% and 99% coverage within 0.01 and
+    leaves every quantile in [0.1, 0.9] exactly as it was."""
+    rng = np.random.default_rng(2)
+    iqr = stats.t.ppf(0.75, 2) / stats.norm.ppf(0.75)
+    out, args = _normal_iqf(4000, iqr)
+    forecast = out.distribution(args)
+    fit_y, test_y = (torch.tensor(rng.standard_t(2, size=4000)) for _ in range(2))
+    levels, values = widen_tails(*fit_level_map(forecast.cdf(fit_y).numpy()))
+    cal = CalibratedIQFOutput(
+        knot_levels=LEVELS, map_levels=levels, map_values=values
+    ).distribution(args)
+    tails = torch.tensor([0.01, 0.99], dtype=torch.float64)
+    before = torch.stack([(test_y <= forecast.icdf(u)).double().mean() for u in tails])
+    after = torch.stack([(test_y <= cal.icdf(u)).double().mean() for u in tails])
+    assert (before - tails).abs().min() > 0.015, before
+    assert (after - tails).abs().max() < 0.01, after
+    body = torch.tensor([0.1, 0.25, 0.5, 0.75, 0.9], dtype=torch.float64)[:, None]
+    torch.testing.assert_close(cal.icdf(body), forecast.icdf(body))

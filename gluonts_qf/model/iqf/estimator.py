@@ -10,7 +10,7 @@ from ..forking.estimator import ForkingEstimator
 from ..forking.signature import with_shared_arguments
 from .lightning_module import IQFLightningModule
 
-CALIBRATIONS = ("none", "auto", "holdout", "insample")
+CALIBRATIONS = ("none", "tails", "auto", "holdout", "insample")
 DEFAULT_KNOTS = (0.02, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.98)
 
 
@@ -59,13 +59,19 @@ class IQFEstimator(ForkingEstimator):
 
     def train_model(self, training_data, validation_data=None, **kwargs):
         """Train; with ``calibration``, fit and install the level map."""
-        from ...calibration import auto_recalibrate, holdout_split, recalibrate
+        from ...calibration import (
+            auto_recalibrate,
+            holdout_split,
+            recalibrate,
+            recalibrate_tails,
+        )
 
-        if self.calibration in ("none", "auto"):
+        if self.calibration in ("none", "tails", "auto"):
             out = super().train_model(training_data, validation_data, **kwargs)
             if self.calibration == "none":
                 return out
-            predictor, self.calibration_info = auto_recalibrate(
+            fit = recalibrate_tails if self.calibration == "tails" else auto_recalibrate
+            predictor, self.calibration_info = fit(
                 out.predictor, training_data, self.prediction_length
             )
             return out._replace(predictor=predictor)
