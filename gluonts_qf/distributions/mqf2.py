@@ -296,6 +296,11 @@ class MQF2Output(DistributionOutput):
     rank
         Rank r of the context-dependent PSD quadratic ``0.5 ||U(h)^T x||^2`` of
         the potential (dependence between coordinates); 0 disables it.
+    smooth_start
+        Start the quadratic as a smooth, positively correlated map over the
+        ``D`` coordinates (default; suits a horizon), or, ``False``, near the
+        independent map (for a joint forecast across series, whose flattened
+        coordinates have no order; see :class:`~gluonts_qf.nn.picnn.PICNN`).
     objective
         ``"energy"`` (default): the energy score, from ``es_num_samples``
         samples, over the observed coordinates of each target. ``"likelihood"``:
@@ -320,8 +325,10 @@ class MQF2Output(DistributionOutput):
         threshold_input: float = 100.0,
         rank: pydantic.StrictInt = 4,
         objective: str = "energy",
+        smooth_start: bool = True,
     ) -> None:
         super().__init__()
+        self.smooth_start = bool(smooth_start)
         self.objective = check_choice("objective", objective, OBJECTIVES)
         self.dim = check_int(
             "dim", dim, hint="it is the joint dimension D of a target."
@@ -351,6 +358,7 @@ class MQF2Output(DistributionOutput):
             self.num_layers,
             self.eps,
             self.rank,
+            self.smooth_start,
         )
         return MQF2ArgsProj(in_features, picnn, self.domain_map)
 

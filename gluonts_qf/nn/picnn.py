@@ -120,6 +120,12 @@ class PICNN(nn.Module):
         Strict convexity: the Hessian is at least ``eps * I``.
     rank
         r >= 0, the rank of the quadratic ``0.5 ||U^T x||^2``; 0 disables it.
+    smooth_start
+        Start ``U`` smooth and large (:func:`low_rank_init`: neighbouring
+        coordinates positively correlated, what suits a forecast horizon);
+        ``False``: small and random (``U ~ N(0, 0.1 / r)``, ``q + eps = 1``),
+        about the independent map, for coordinates without an order (series
+        of a joint forecast across series, flattened as (step, series)).
     """
 
     def __init__(
@@ -130,11 +136,13 @@ class PICNN(nn.Module):
         num_layers: int = 2,
         eps: float = 1e-3,
         rank: int = 0,
+        smooth_start: bool = True,
     ) -> None:
         super().__init__()
         D, C, H, L = int(dim), int(context_dim), int(hidden_size), int(num_layers)
         self.dim, self.context_dim, self.hidden_size, self.num_layers = D, C, H, L
         self.rank = int(rank)
+        self.smooth_start = bool(smooth_start)
         self.eps = float(eps)
         ins = [C] + [H] * L  # width of u_k
         self.context_layers = nn.ModuleList(nn.Linear(ins[k], H) for k in range(L))
@@ -168,7 +176,11 @@ class PICNN(nn.Module):
                 head.bias[D + H :].fill_(gate0)  # gates start at 1
             self.out_head.bias[:H].fill_(gate0)
             self.out_head.bias[H : H + D].zero_()
-            u0, quad = low_rank_init(D, self.rank) if self.rank else (None, 1.0)
+            u0, quad = None, 1.0
+            if self.rank and self.smooth_start:
+                u0, quad = low_rank_init(D, self.rank)
+            elif self.rank:
+                u0 = torch.randn(D, self.rank) * math.sqrt(0.1 / self.rank)
             self.out_head.bias[H + D :].fill_(inv_softplus(max(quad - self.eps, 1e-3)))
             for w in self.x_weights:
                 nn.init.normal_(w, std=1.0 / math.sqrt(D))

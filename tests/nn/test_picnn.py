@@ -227,10 +227,10 @@ def test_bad_shapes():
         net.gradient(torch.randn(5, 3), torch.randn(5, 2))
 
 
-def _start_map_stats(dim: int, rank: int) -> tuple[float, float]:
+def _start_map_stats(dim: int, rank: int, smooth: bool = True) -> tuple[float, float]:
     """Mean variance and mean neighbouring-coordinate correlation of the untrained map."""
     torch.manual_seed(0)
-    net = PICNN(dim, 4, 16, 2, 1e-3, rank)
+    net = PICNN(dim, 4, 16, 2, 1e-3, rank, smooth_start=smooth)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(20000, dim, generator=g)
     with torch.no_grad():
@@ -250,6 +250,17 @@ def test_low_rank_start_is_a_smooth_dependent_map_of_unit_variance(dim):
     assert corr > 0.4, corr
     var0, corr0 = _start_map_stats(dim, rank=0)  # without it: near the identity
     assert 0.7 < var0 < 1.4 and abs(corr0) < 0.1, (var0, corr0)
+
+
+@pytest.mark.parametrize("dim", [24, 96])
+def test_unordered_start_is_about_independent(dim):
+    """``smooth_start=False`` (MQF2 joint across series, whose coordinates are
+    flattened as (step, series), so neighbours are different series at one step):
+    the untrained map is about the identity, no dependence between series is
+    assumed before training. The smooth start would correlate those neighbours."""
+    var, corr = _start_map_stats(dim, rank=4, smooth=False)
+    assert 0.7 < var < 1.4 and abs(corr) < 0.1, (var, corr)
+    assert _start_map_stats(dim, rank=4, smooth=True)[1] > 0.4
 
 
 def test_low_rank_init_is_smooth_and_the_identity_without_room():

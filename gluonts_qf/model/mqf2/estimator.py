@@ -101,6 +101,8 @@ class MQF2Estimator(ForkingEstimator):
             threshold_input=threshold_input,
             rank=picnn_rank,
             objective=objective,
+            # series flattened with the steps have no order: no smooth prior
+            smooth_start=joint == "horizon",
         )
 
     def model_kwargs(self) -> Dict[str, Any]:
