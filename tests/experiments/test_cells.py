@@ -28,7 +28,9 @@ DOWNLOAD_ONLY = ("electricity", "traffic", "solar-energy", "wiki-rolling_nips")
 #: Synthetic datasets with a known forecast distribution, per experiment.
 SYNTHETIC_CELLS = {"mqf2": {"synthetic_ar1"}}
 #: Datasets whose first series are also scored jointly across series.
-SERIES_GROUPS = {"mqf2": {"exchange_rate", "electricity_weekly"}}
+SERIES_GROUPS = {
+    "mqf2": {"exchange_rate", "electricity_weekly", "electricity", "traffic"}
+}
 
 
 #: Experiments made of cells (``figures`` has none: two fits, no datasets).
