@@ -11,7 +11,11 @@ from helpers import run_notebook
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {
     "quickstart": ["crossing rate, IQF: 0.000", "sorted at every step: True"],
-    "mqf2": ["std of the 48-hour total, joint / independent", "CRPS-Sum"],
+    "mqf2": [
+        "std of the 48-hour total, joint / independent",
+        "CRPS-Sum",
+        "pooled 95% stock, first step: joint",
+    ],
     "reproduce": ["cached: [True, True]"],
 }
 
