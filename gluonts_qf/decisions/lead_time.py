@@ -133,7 +133,8 @@ def lead_time_total(
         Lead time, ``1 <= k <= prediction_length``.
     assumption
         ``None`` (joint samples; an IQF forecast then raises a ``ValueError``
-        that asks for an explicit assumption), ``"joint samples"`` or
+        that asks for an explicit assumption, except for ``k = 1``, a single
+        step, which needs none), ``"joint samples"`` or
         ``"independent steps"`` (each step's samples are shuffled on their own,
         or drawn independently from IQF marginals).
     num_samples, seed
@@ -141,6 +142,8 @@ def lead_time_total(
     """
     demand = as_demand(forecast, num_samples=num_samples, seed=seed)
     k = check_lead_time(k, demand.num_steps)
+    if k == 1 and assumption is None and not getattr(demand, "joint", False):
+        assumption = INDEPENDENT  # one step: no dependence to assume
     assumption = _assumption(assumption, demand)
     rng = np.random.default_rng(seed)
     draws = demand.sample(check_int("num_samples", num_samples, low=2), rng)[:, :k]

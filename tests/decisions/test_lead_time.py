@@ -100,6 +100,19 @@ def test_total_as_demand_gives_its_tradeoff():
     np.testing.assert_array_equal(one.samples, f.samples[:, 0])
 
 
+def test_one_step_of_an_iqf_forecast_needs_no_assumption():
+    d = random_iqf(3, batch=(4,))
+    one = dec.lead_time_total(iqf_forecast(d), 1, num_samples=50_000)
+    assert one.assumption == IND  # named, though nothing was assumed
+    assert one.mean == pytest.approx(d.mean[0].item(), rel=1e-12)
+    assert one.std == pytest.approx(math.sqrt(d.variance[0].item()), rel=1e-12)
+    lv = [0.1, 0.5, 0.9]
+    want = d.icdf(torch.tensor(lv, dtype=d.knot_values.dtype)[:, None])[:, 0].numpy()
+    np.testing.assert_allclose(one.quantile(lv), want, atol=0.03 * one.std)
+    with pytest.raises(ValueError, match="needs an assumption|assumption="):
+        dec.lead_time_total(iqf_forecast(d), 2)  # two steps still do
+
+
 def _backtest(num: int, k: int, rng: np.random.Generator):
     """Random-walk series (10 past steps, then ``k`` observed) and joint forecasts
     of the same process: observed totals drawn from the forecast distribution."""
