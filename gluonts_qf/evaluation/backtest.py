@@ -190,7 +190,7 @@ def multivariate_backtest(
 
     levels = np.sort(check_levels(quantiles, "quantiles"))
     forecasts, series = list(forecasts), list(series)
-    if not forecasts or np.ndim(forecasts[0].samples) != 3:
+    if not forecasts or np.ndim(getattr(forecasts[0], "samples", None)) != 3:
         raise ValueError(
             "multivariate_backtest needs SampleForecasts with (samples, time, "
             "series) samples; stack univariate forecasts first."

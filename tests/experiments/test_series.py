@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from gluonts.dataset.common import ListDataset
-from gluonts.model.forecast import SampleForecast
+from gluonts.model.forecast import QuantileForecast, SampleForecast
 
 from gluonts_qf.evaluation.backtest import multivariate_backtest
 from gluonts_qf.evaluation.scores import (
@@ -123,6 +123,9 @@ def test_multivariate_backtest_against_hand_computed_scores():
     assert res["ES"] == pytest.approx(np.mean(es), 1e-9)
     with pytest.raises(ValueError, match="stack univariate forecasts first"):
         multivariate_backtest([SampleForecast(x[:, :H, 0], START)], frames[:1])
+    quantiles_only = QuantileForecast(x[:2, :H, 0], START, forecast_keys=["0.1", "0.9"])
+    with pytest.raises(ValueError, match="stack univariate forecasts first"):
+        multivariate_backtest([quantiles_only], frames[:1])
 
 
 def test_series_correlation_of_known_gaussians():
