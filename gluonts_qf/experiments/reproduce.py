@@ -201,7 +201,6 @@ def run_cell(
         quiet=True,
     ).validate()
     run = PreparedRun(spec, data.freq, data.prediction_length, train, data.test)
-    res = None
     try:
         with tempfile.TemporaryDirectory(prefix="gluonts-qf-") as root:
             predictor, seconds = fit(cell.model, run, Path(root))
