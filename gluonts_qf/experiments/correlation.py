@@ -25,15 +25,8 @@ def correlation_figures(records: list[dict[str, Any]], folder: Path) -> list[Pat
         from ..plotting import plot_correlation_heatmaps
     except ImportError:  # pragma: no cover
         return []
-    by_dataset: dict[str, dict[str, np.ndarray]] = {}
-    across: dict[str, dict[str, np.ndarray]] = {}
-    for r in records:
-        if r["seed"] == 0 and r.get("horizon_correlation") is not None:
-            corr = np.array(r["horizon_correlation"], dtype=float)  # None -> nan
-            by_dataset.setdefault(r["dataset"], {})[r["label"]] = corr
-        if r["seed"] == 0 and r.get("series_correlation") is not None:
-            corr = np.array(r["series_correlation"], dtype=float)
-            across.setdefault(r["dataset"], {})[r["label"]] = corr
+    by_dataset = _seed0_matrices(records, "horizon_correlation")
+    across = _seed0_matrices(records, "series_correlation")
     paths = []
     for group, matrices in across.items():
         path = folder / folder_name(group) / "series_correlation.png"
@@ -63,6 +56,18 @@ def correlation_figures(records: list[dict[str, Any]], folder: Path) -> list[Pat
         except ImportError:
             break
     return paths
+
+
+def _seed0_matrices(
+    records: list[dict[str, Any]], key: str
+) -> dict[str, dict[str, np.ndarray]]:
+    """``{dataset: {label: matrix}}`` of the seed-0 records that hold ``key``."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for r in records:
+        if r["seed"] == 0 and r.get(key) is not None:
+            corr = np.array(r[key], dtype=float)  # None -> nan
+            out.setdefault(r["dataset"], {})[r["label"]] = corr
+    return out
 
 
 #: The models of the known-Gaussian figure, beside the truth.
