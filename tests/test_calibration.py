@@ -123,6 +123,20 @@ def _walks(n: int, length: int) -> ListDataset:
     )
 
 
+def _tiny_estimator(tmp_path, calibration: str, **kwargs) -> IQFEstimator:
+    """A seconds-to-train IQFEstimator (horizon 5, width 8, one epoch)."""
+    return IQFEstimator(
+        freq="h",
+        prediction_length=5,
+        hidden_size=8,
+        decoder_hidden=8,
+        batch_size=8,
+        calibration=calibration,
+        trainer_kwargs=trainer_kwargs(tmp_path, 1),
+        **kwargs,
+    )
+
+
 def test_holdout_split_keeps_short_series_whole():
     data = [{"target": np.arange(10.0)}, {"target": np.arange(3.0)}]
     train, past, future = holdout_split(data, 4)
@@ -133,16 +147,8 @@ def test_holdout_split_keeps_short_series_whole():
 @pytest.mark.parametrize("calibration", ["holdout", "insample", "tails"])
 def test_estimator_calibration_round_trips(calibration, tmp_path):
     data = _walks(6, 80)
-    est = IQFEstimator(
-        freq="h",
-        prediction_length=5,
-        hidden_size=8,
-        decoder_hidden=8,
-        batch_size=8,
-        num_batches_per_epoch=3,
-        knot_levels=list(LEVELS),
-        calibration=calibration,
-        trainer_kwargs=trainer_kwargs(tmp_path, 1),
+    est = _tiny_estimator(
+        tmp_path, calibration, num_batches_per_epoch=3, knot_levels=list(LEVELS)
     )
     predictor = est.train(data)
     assert isinstance(predictor.forecast_generator.distr_output, CalibratedIQFOutput)
@@ -186,16 +192,7 @@ def test_weighted_quantile_loss_is_smaller_after_fixing_a_narrow_forecast():
 
 def test_auto_calibration_skips_few_series(tmp_path):
     """With fewer than MIN_SERIES series the check is too noisy: no map."""
-    est = IQFEstimator(
-        freq="h",
-        prediction_length=5,
-        hidden_size=8,
-        decoder_hidden=8,
-        batch_size=8,
-        num_batches_per_epoch=2,
-        calibration="auto",
-        trainer_kwargs=trainer_kwargs(tmp_path, 1),
-    )
+    est = _tiny_estimator(tmp_path, "auto", num_batches_per_epoch=2)
     predictor = est.train(_walks(6, 60))
     assert not est.calibration_info["used"]
     assert type(predictor.forecast_generator.distr_output) is not CalibratedIQFOutput
