@@ -54,7 +54,7 @@ COVERAGE_LEVELS = (0.1, 0.5, 0.9)
 
 def _estimator(model, run, root):
     """``deepar_iqf`` here; every other trained model from ``runs.make_estimator``."""
-    from gluonts_qf.experiments import runs
+    from gluonts_qf.runs import run as runs
 
     if model != "deepar_iqf":
         return runs.make_estimator(model, run, root)
@@ -102,7 +102,8 @@ def run_cell(dataset, model, seed, args) -> dict:
 
     torch.set_num_threads(1)
     from gluonts_qf.evaluation import backtest
-    from gluonts_qf.experiments import RunSpec, runs
+    from gluonts_qf.runs import RunSpec
+    from gluonts_qf.runs import run as runs
 
     spec = RunSpec(
         dataset=dataset,
@@ -155,7 +156,7 @@ def ar1_dependence(
     from gluonts.dataset.common import ListDataset
 
     from gluonts_qf import MQF2Estimator
-    from gluonts_qf.experiments.runs import seed_everything
+    from gluonts_qf.runs.run import seed_everything
 
     torch.set_num_threads(1)
     H, n, length = 24, 32, 600

@@ -40,9 +40,9 @@ def _one(model, dataset, args, estimator_kwargs, queue):
 
     torch.set_num_threads(args.threads)
     from gluonts_qf.evaluation.backtest import backtest
-    from gluonts_qf.experiments import RunSpec, prepare
-    from gluonts_qf.experiments.registry import get_model
-    from gluonts_qf.experiments.runs import fit
+    from gluonts_qf.runs import RunSpec, prepare
+    from gluonts_qf.runs.registry import get_model
+    from gluonts_qf.runs.run import fit
 
     spec = RunSpec(
         dataset=dataset,

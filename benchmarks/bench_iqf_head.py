@@ -51,7 +51,7 @@ from gluonts.torch.distributions.isqf import ISQF
 from scipy import integrate
 
 from gluonts_qf.distributions import IQF
-from gluonts_qf.distributions import _iqf_ops as ops
+from gluonts_qf.distributions import spline as ops
 
 B, T, K = 256, 48, 9
 NUM_LEVELS, NUM_SAMPLES, TOL = 99, 100, 1e-4

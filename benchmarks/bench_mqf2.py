@@ -119,7 +119,7 @@ def _one(model, dataset, args, queue):
     import lightning.pytorch as pl
 
     from gluonts_qf.evaluation.backtest import backtest
-    from gluonts_qf.experiments.datasets import load_dataset
+    from gluonts_qf.runs.data import load_dataset
 
     class StepTimer(pl.Callback):
         def __init__(self):

@@ -26,7 +26,7 @@ from gluonts.evaluation import make_evaluation_predictions
 
 from gluonts_qf import IQFEstimator
 from gluonts_qf.evaluation.scores import forecast_quantiles, target_window
-from gluonts_qf.experiments.datasets import load_data
+from gluonts_qf.runs.data import load_data
 
 LEVELS = np.array([0.01, 0.05, 0.1, 0.5, 0.9, 0.95, 0.99])
 TRAINED = np.arange(1, 10) / 10

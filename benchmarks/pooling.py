@@ -27,8 +27,8 @@ import torch
 
 from gluonts_qf import IQFEstimator, MQF2Estimator
 from gluonts_qf import decisions as dec
-from gluonts_qf.experiments.datasets import load_data
-from gluonts_qf.experiments.series import group_series, grouped_frames
+from gluonts_qf.reproduce.series import group_series, grouped_frames
+from gluonts_qf.runs.data import load_data
 
 
 def _budget(args) -> dict:

@@ -21,9 +21,9 @@ import lightning.pytorch as pl
 import torch
 
 from gluonts_qf import IQFOutput, MQF2Output
-from gluonts_qf.experiments.datasets import find_data_dir, load_data
-from gluonts_qf.experiments.registry import get_model
-from gluonts_qf.experiments.runs import seed_everything
+from gluonts_qf.runs.data import find_data_dir, load_data
+from gluonts_qf.runs.registry import get_model
+from gluonts_qf.runs.run import seed_everything
 
 
 class Watch(pl.Callback):

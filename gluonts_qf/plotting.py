@@ -23,7 +23,7 @@ PathLike = str | Path
 FAN_LEVELS = (0.05, 0.1, 0.25, 0.75, 0.9, 0.95)
 
 
-def _new_figure(width: float, height: float):
+def new_figure(width: float, height: float):
     """A matplotlib ``Figure`` on an Agg canvas, or a clear ``ImportError``."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -38,7 +38,7 @@ def _new_figure(width: float, height: float):
     return fig
 
 
-def _save(fig, path: PathLike) -> Path:
+def save_figure(fig, path: PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
@@ -100,7 +100,7 @@ def plot_fan_chart(
         raise ValueError("no forecasts to plot; pass at least one forecast and series.")
     ncols = 1 if n == 1 else 2
     nrows = math.ceil(n / ncols)
-    fig = _new_figure(6.0 * ncols, 3.0 * nrows)
+    fig = new_figure(6.0 * ncols, 3.0 * nrows)
     for i in range(n):
         ax = fig.add_subplot(nrows, ncols, i + 1)
         _draw_fan(ax, forecasts[i], series[i], pairs, history)
@@ -108,7 +108,7 @@ def plot_fan_chart(
             ax.legend(loc="upper left", fontsize=7)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _draw_fan(ax, forecast: Forecast, ts, pairs, history: int | None) -> None:
@@ -182,7 +182,7 @@ def plot_quantile_function(
     step = step % steps
     grid = (np.arange(num_points) + 0.5) / num_points
     q = forecast_quantiles(forecast, grid)[:, step]  # (N, T) -> (N,)
-    fig = _new_figure(5.0, 3.5)
+    fig = new_figure(5.0, 3.5)
     ax = fig.add_subplot(1, 1, 1)
     ax.plot(grid, q, color="tab:blue", lw=1.5, label="q(u)")
     dist = getattr(forecast, "distribution", None)
@@ -198,7 +198,7 @@ def plot_quantile_function(
     item = f"item {forecast.item_id}, " if forecast.item_id is not None else ""
     ax.set_title(f"{item}step {step + 1} ({forecast.index[step]})", fontsize=9)
     ax.legend(loc="upper left", fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # -- decisions (gluonts_qf.decisions) ----------------------------------------
@@ -229,7 +229,7 @@ def plot_service_levels(
             f"levels and quantity must be two 1-D arrays of one length >= 2, got "
             f"shapes {lv.shape} and {q.shape}."
         )
-    fig = _new_figure(5.5, 3.8)
+    fig = new_figure(5.5, 3.8)
     ax = fig.add_subplot(1, 1, 1)
     ax.plot(q, 100 * lv, color="tab:blue", lw=1.5)
     for i, u in enumerate(check_levels(marks) if len(marks) else ()):
@@ -248,7 +248,7 @@ def plot_service_levels(
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_lead_time_fan(
@@ -276,7 +276,7 @@ def plot_lead_time_fan(
     if not cumulative:
         raise ValueError("nothing to plot; pass at least one {label: (S, k) array}.")
     pairs = _intervals(levels)
-    fig = _new_figure(5.5, 3.8)
+    fig = new_figure(5.5, 3.8)
     ax = fig.add_subplot(1, 1, 1)
     colors = ("tab:blue", "tab:orange", "tab:green", "tab:red")
     for (label, paths), color in zip(cumulative.items(), colors):
@@ -298,7 +298,7 @@ def plot_lead_time_fan(
     ax.set_ylabel("total demand over the lead time")
     ax.legend(loc="upper left", fontsize=7)
     ax.set_title(title or "running total of the next k steps", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # -- joint forecasts (gluonts-qf reproduce, notebooks/mqf2.ipynb) -------------
@@ -314,7 +314,7 @@ def plot_correlation_heatmaps(
     ----------
     matrices
         Panel title -> correlation matrix, shape: (T, T) each (e.g.
-        :func:`gluonts_qf.evaluation.scores.horizon_correlation` of MQF2's
+        :func:`gluonts_qf.evaluation.joint.horizon_correlation` of MQF2's
         joint samples beside a model with independent steps); ``nan`` cells
         are left blank.
     path
@@ -331,7 +331,7 @@ def plot_correlation_heatmaps(
         shape = np.shape(corr)
         if len(shape) != 2 or shape[0] != shape[1]:
             raise ValueError(f"matrix {name!r} must be square (T, T), got {shape}.")
-    fig = _new_figure(3.2 * len(matrices) + 0.8, 3.4)
+    fig = new_figure(3.2 * len(matrices) + 0.8, 3.4)
     axes = fig.subplots(1, len(matrices), squeeze=False)[0]
     image = None
     for ax, (name, corr) in zip(axes, matrices.items()):

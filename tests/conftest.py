@@ -26,7 +26,7 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def m4_hourly(data_dir):
-    from gluonts_qf.experiments.datasets import load_dataset
+    from gluonts_qf.runs.data import load_dataset
 
     return load_dataset("m4_hourly", data_dir)
 

@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from gluonts_qf.cli import build_parser, main, spec_from_args
-from gluonts_qf.experiments import prepare
+from gluonts_qf.cli import build_parser, main
+from gluonts_qf.runs import prepare
+from gluonts_qf.runs.commands import spec_from_args
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -419,7 +420,7 @@ def test_corrupt_predictor_names_the_file(
 
 
 def test_num_threads_reaches_the_estimator(data_dir, tmp_path):
-    from gluonts_qf.experiments.runs import make_estimator
+    from gluonts_qf.runs.run import make_estimator
 
     cfg = tmp_path / "run.yaml"
     cfg.write_text("dataset: m4_hourly\nnum_threads: 3\n")

@@ -8,8 +8,8 @@ import pytest
 
 from gluonts_qf import decisions as dec
 from gluonts_qf.cli import main
-from gluonts_qf.experiments import runs
-from gluonts_qf.experiments.datasets import load_data
+from gluonts_qf.runs import predictors
+from gluonts_qf.runs.data import load_data
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -62,7 +62,7 @@ def test_decide_next_step(iqf_dir, offline_data, tmp_path, capsys):
     assert list(table["optimal"]) == ["*", "", ""]
     # the same numbers as the Python API on the same forecasts
     _, _, test = load_data("m4_hourly", offline_data, 5)
-    forecasts = list(runs.load_predictor(iqf_dir).predict(test))
+    forecasts = list(predictors.load_predictor(iqf_dir).predict(test))
     tr = dec.service_tradeoff(forecasts, [0.8, 0.94, 0.95], costs=(4.0, 1.0))
     np.testing.assert_allclose(table["quantity"], tr.quantity.sum(0), rtol=1e-12)
     np.testing.assert_allclose(table["fill_rate"], tr.total()["fill_rate"])

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from ..checks import check_int, check_levels
-from ..distributions._iqf_partial import partial_expectations, quantile_slope
 from ..distributions.iqf import IQF
+from ..distributions.spline import partial_expectations, quantile_slope
 
 
 class Demand(ABC):

@@ -2,7 +2,7 @@
 
 Park, Robinson, Aubet, Kan, Gasthaus, Wang (AISTATS 2022), "Learning Quantile
 Functions without Quantile Crossing for Distribution-free Time Series
-Forecasting", eq. 6-12. The maths lives in :mod:`._iqf_ops`.
+Forecasting", eq. 6-12. The maths lives in :mod:`.spline`.
 """
 
 from typing import Dict, Optional, Sequence, Tuple, Union
@@ -14,7 +14,7 @@ from gluonts.torch.distributions import DistributionOutput
 from torch.distributions import Distribution, constraints
 
 from ..checks import check_int, check_levels, check_positive
-from . import _iqf_ops as ops
+from . import spline as ops
 
 Levels = Union[Sequence[float], torch.Tensor]
 
@@ -75,6 +75,23 @@ class IQF(Distribution):
             knot_values.shape[:-1], self.loc.shape, self.scale.shape
         )
         super().__init__(batch_shape=batch_shape, validate_args=validate_args)
+
+    def params(self) -> Dict[str, Optional[torch.Tensor]]:
+        """The constructor's arguments, ``loc`` and ``scale`` as tensors."""
+        return dict(
+            knot_levels=self.knot_levels,
+            knot_values=self.knot_values,
+            beta_l=self.beta_l,
+            beta_r=self.beta_r,
+            level_shares=self.level_shares,
+            value_shares=self.value_shares,
+            loc=self.loc,
+            scale=self.scale,
+        )
+
+    def replace(self, **params: Optional[torch.Tensor]) -> "IQF":
+        """The same kind of distribution with the given parameters replaced."""
+        return type(self)(**{**self.params(), **params})
 
     @property
     def num_pieces(self) -> int:

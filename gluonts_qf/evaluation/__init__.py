@@ -1,34 +1,46 @@
-"""Evaluation: backtests, crossing rate, exact CRPS, energy and variogram scores, tables."""
+"""Evaluation: backtests, crossing rate, exact CRPS, quantile loss, joint scores, tables."""
 
 from .backtest import BacktestResult, backtest
-from .scores import (
-    crossing_rate,
+from .joint import (
+    crps_sum,
     energy_score,
+    horizon_correlation,
+    sample_energy_score,
+    sample_variogram_score,
+    series_correlation,
+    variogram_score,
+)
+from .scores import (
+    DEFAULT_QUANTILES,
+    crossing_rate,
     forecast_crps,
     forecast_quantiles,
     forecast_samples,
     sample_crps,
-    sample_energy_score,
-    sample_variogram_score,
-    variogram_score,
     weighted_crps,
+    weighted_quantile_loss,
 )
 from .tables import format_markdown, format_table, write_csv
 
 __all__ = [
+    "DEFAULT_QUANTILES",
     "BacktestResult",
     "backtest",
     "crossing_rate",
+    "crps_sum",
     "energy_score",
     "forecast_crps",
     "forecast_quantiles",
     "forecast_samples",
     "format_markdown",
     "format_table",
+    "horizon_correlation",
     "sample_crps",
     "sample_energy_score",
     "sample_variogram_score",
+    "series_correlation",
     "variogram_score",
     "weighted_crps",
+    "weighted_quantile_loss",
     "write_csv",
 ]

@@ -1,7 +1,8 @@
 """The backtest: forecast the test windows, score them, one flat metrics dict.
 
 ``backtest`` runs GluonTS's own evaluation (``make_evaluation_predictions`` and
-``Evaluator``) and adds the scores of :mod:`gluonts_qf.evaluation.scores`, so
+``Evaluator``) and adds the scores of :mod:`gluonts_qf.evaluation.scores` and
+:mod:`gluonts_qf.evaluation.joint`, so
 every number in a results table comes from one place.
 """
 
@@ -16,13 +17,8 @@ import pandas as pd
 from gluonts.model.forecast import Forecast
 
 from ..checks import check_levels
-from .scores import (
-    DEFAULT_QUANTILES,
-    crossing_rate,
-    energy_score,
-    variogram_score,
-    weighted_crps,
-)
+from .joint import energy_score, variogram_score
+from .scores import DEFAULT_QUANTILES, crossing_rate, weighted_crps
 
 #: The metrics ``backtest`` reports, in table order.
 REPORTED = (

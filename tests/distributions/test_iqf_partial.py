@@ -17,7 +17,7 @@ from oracles import exponential_iqf, random_iqf
 from scipy import integrate
 
 from gluonts_qf import IQF
-from gluonts_qf.distributions._iqf_partial import (
+from gluonts_qf.distributions.spline import (
     partial_expectations,
     quantile_slope,
 )

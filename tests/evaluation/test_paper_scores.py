@@ -10,7 +10,7 @@ import pytest
 from gluonts.model.forecast import SampleForecast
 
 from gluonts_qf.evaluation import backtest
-from gluonts_qf.evaluation.scores import crps_sum, horizon_correlation, sample_crps_sum
+from gluonts_qf.evaluation.joint import crps_sum, horizon_correlation, sample_crps_sum
 
 START = pd.Period("2020-01-01 00:00", freq="h")
 

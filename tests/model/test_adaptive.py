@@ -10,7 +10,7 @@ from gluonts.dataset.common import ListDataset
 from gluonts.model.predictor import Predictor
 
 from gluonts_qf import IQFEstimator
-from gluonts_qf.model.adaptive import (
+from gluonts_qf.model.forking.adaptive import (
     candidate_seasons,
     capped_lags,
     choose_settings,
@@ -116,9 +116,9 @@ def test_estimator_records_the_choice_and_round_trips(tmp_path):
         num_batches_per_epoch=2,
         trainer_kwargs=trainer_kwargs(tmp_path, 1),
     )
-    assert est.anchor == "seasonal"  # until trained
     predictor = est.train(data)
-    assert est.adaptive_choice["anchor"] == "last" and est.anchor == "last"
+    assert predictor.choices["adaptive"]["anchor"] == "last"
+    assert est.anchor == "auto"  # the estimator is what it was built as
     encoder = predictor.prediction_net.model.encoder
     assert encoder.anchor == "last" and encoder.season_length == 1
     (tmp_path / "p").mkdir()

@@ -2,14 +2,18 @@
 
 ``encoder`` (the network), ``module`` (the ``nn.Module`` base with its inputs and
 targets), ``lightning_module`` (training on the model's own loss),
-``estimator`` (shared arguments, checks, data pipeline) and ``signature``
-(the shared ``@validated()`` signature of every forking estimator).
+``estimator`` (shared arguments, data checks, training), ``arguments`` (their
+validation and defaults), ``adaptive`` (the settings chosen from the data),
+``data`` (transformation, windows, batches), ``training`` (data across
+processes and restarts), ``predictor`` and ``signature`` (the shared
+``@validated()`` signature of every forking estimator).
 """
 
 from .encoder import ANCHORS, SCALINGS, Encoded, ForkingEncoder
 from .estimator import ForkingEstimator, check_dataset
 from .lightning_module import ForkingLightningModule
 from .module import ForkingModel
+from .predictor import ForkingPredictor
 from .signature import with_shared_arguments
 
 __all__ = [
@@ -20,6 +24,7 @@ __all__ = [
     "ForkingEstimator",
     "ForkingLightningModule",
     "ForkingModel",
+    "ForkingPredictor",
     "check_dataset",
     "with_shared_arguments",
 ]

@@ -2,14 +2,12 @@
 
 :class:`ForkingPredictor` is a ``PyTorchPredictor`` that also records the
 frequency it was trained for (so a caller can refuse data of another
-frequency) and the number of torch threads it predicts with.
-:func:`torch_threads` sets torch's intra-op threads for a block and restores
-them afterwards; training uses it too.
+frequency) and the number of torch threads it predicts with
+(:func:`gluonts_qf.threads.torch_threads`).
 """
 
-import contextlib
 from collections.abc import Iterator
-from typing import List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import torch
 from gluonts.core.component import validated
@@ -21,23 +19,7 @@ from gluonts.torch.model.predictor import PyTorchPredictor
 from gluonts.transform import Transformation
 from torch import nn
 
-
-@contextlib.contextmanager
-def torch_threads(num_threads: Optional[int]) -> Iterator[None]:
-    """Run the block with ``torch.set_num_threads(num_threads)``, then restore.
-
-    ``None`` leaves torch's setting alone. Torch's intra-op threads wait for
-    each other at every operation, so on a machine whose cores are busy with
-    other work more threads can be far slower than one.
-    """
-    before = torch.get_num_threads()
-    if num_threads is not None and num_threads != before:
-        torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
+from ...threads import torch_threads
 
 
 class ForkingPredictor(PyTorchPredictor):
@@ -49,6 +31,11 @@ class ForkingPredictor(PyTorchPredictor):
         Pandas frequency of the training data (``None``: unknown).
     num_threads
         Torch intra-op threads while forecasting (``None``: torch's setting).
+    choices
+        What training chose from the data, and why (e.g. ``"adaptive"``: the
+        anchor, season, context and lags ``anchor="auto"`` picked and their
+        backtest scores; ``"calibration"``: the level map fitted); ``None``
+        for a predictor saved before predictors recorded it.
     input_names, prediction_net, batch_size, prediction_length
         As for ``PyTorchPredictor``.
     input_transform, forecast_generator, output_transform, lead_time, device
@@ -69,6 +56,7 @@ class ForkingPredictor(PyTorchPredictor):
         device: Union[str, torch.device] = "auto",
         freq: Optional[str] = None,
         num_threads: Optional[int] = None,
+        choices: Optional[Dict[str, Any]] = None,
     ) -> None:
         super().__init__(
             input_names=input_names,
@@ -83,6 +71,12 @@ class ForkingPredictor(PyTorchPredictor):
         )
         self.freq = freq
         self.num_threads = num_threads
+        self.choices = choices
+
+    def with_choices(self, **entries: Any) -> "ForkingPredictor":
+        """A copy (sharing the network) whose ``choices`` also hold ``entries``."""
+        choices = {**(self.choices or {}), **entries}
+        return type(self)(**{**self.__init_args__, "choices": choices})
 
     def predict(  # type: ignore[override]
         self, dataset: Dataset, num_samples: Optional[int] = None

@@ -46,20 +46,27 @@ class RankShard:
 
 
 class TrainingEpochs:
-    """The training batches, one pass per epoch, after ``skip`` replayed epochs.
+    """The training batches, one pass per epoch; a resumed run replays first.
 
-    A resumed run draws (and drops) the epochs its checkpoint has trained on,
-    on first use (inside ``trainer.fit``, so on the right rank), so the next
-    batches and numpy's random state are those of an uninterrupted run; each
-    epoch is one pass over ``epochs``, as in training.
+    On first use (inside ``trainer.fit``, once a checkpoint has been restored,
+    and on the right rank) the epochs that ``module``'s trainer has already
+    done (``global_step // num_batches_per_epoch``: 0 for a fresh run) are
+    drawn and dropped, so the next batches and numpy's random state are those
+    of an uninterrupted run; each epoch is one pass over ``epochs``, as in
+    training.
     """
 
-    def __init__(self, epochs: Iterable, skip: int = 0) -> None:
-        self.epochs, self.skip = epochs, skip
+    def __init__(self, epochs: Iterable, module, num_batches_per_epoch: int) -> None:
+        self.epochs, self.module = epochs, module
+        self.num_batches_per_epoch = num_batches_per_epoch
+        self.started = False
 
     def __iter__(self) -> Iterator:
-        while self.skip > 0:
-            self.skip -= 1
-            for _ in self.epochs:
-                pass
+        if not self.started:
+            self.started = True
+            for _ in range(
+                self.module.trainer.global_step // self.num_batches_per_epoch
+            ):
+                for _ in self.epochs:
+                    pass
         return iter(self.epochs)

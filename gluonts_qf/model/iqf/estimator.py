@@ -8,6 +8,12 @@ from ...checks import check_choice
 from ...distributions.iqf import IQFOutput
 from ..forking.estimator import ForkingEstimator
 from ..forking.signature import with_shared_arguments
+from .calibration import (
+    auto_recalibrate,
+    holdout_split,
+    recalibrate,
+    recalibrate_tails,
+)
 from .lightning_module import IQFLightningModule
 
 CALIBRATIONS = ("none", "tails", "auto", "holdout", "insample")
@@ -36,7 +42,7 @@ class IQFEstimator(ForkingEstimator):
         map on the last horizons (seen in training). ``"auto"``: train on
         everything, fit the map on the second-last horizon of each series and
         keep it (refitted on the last two) only if it lowers the mean wQL of
-        the last horizon; ``calibration_info`` says what was done.
+        the last horizon; the predictor's ``choices["calibration"]`` says what was done.
         ``"tails"``: train on everything and only widen the levels outside
         [0.1, 0.9] where the PIT of the last two horizons says the tails are
         too thin (quantiles in [0.1, 0.9] stay exactly the model's). ``"none"``
@@ -56,36 +62,28 @@ class IQFEstimator(ForkingEstimator):
         **kwargs,
     ) -> None:
         self.calibration = check_choice("calibration", calibration, CALIBRATIONS)
-        self.calibration_info = None
         super().__init__(**kwargs)
         self.distr_output = IQFOutput(
             knot_levels=knot_levels, num_pieces=num_pieces, tol=tol
         )
 
     def train_model(self, training_data, validation_data=None, **kwargs):
-        """Train; with ``calibration``, fit and install the level map."""
-        from ...calibration import (
-            auto_recalibrate,
-            holdout_split,
-            recalibrate,
-            recalibrate_tails,
-        )
+        """Train; with ``calibration``, fit and install the level map.
 
+        The predictor's ``choices["calibration"]`` records what was fitted (the
+        map's knots, or why none was installed).
+        """
         if self.calibration in ("none", "tails", "auto"):
             out = super().train_model(training_data, validation_data, **kwargs)
             if self.calibration == "none":
                 return out
             fit = recalibrate_tails if self.calibration == "tails" else auto_recalibrate
-            predictor, self.calibration_info = fit(
-                out.predictor, training_data, self.prediction_length
-            )
-            return out._replace(predictor=predictor)
-        train, past, future = holdout_split(training_data, self.prediction_length)
-        if self.calibration == "insample":
-            train = training_data
-        out = super().train_model(train, validation_data, **kwargs)
-        predictor, knots = recalibrate(out.predictor, past, future)
-        self.calibration_info = (
-            None if knots is None else dict(zip(("levels", "values"), knots))
-        )
-        return out._replace(predictor=predictor)
+            predictor, info = fit(out.predictor, training_data, self.prediction_length)
+        else:
+            train, past, future = holdout_split(training_data, self.prediction_length)
+            if self.calibration == "insample":
+                train = training_data
+            out = super().train_model(train, validation_data, **kwargs)
+            predictor, knots = recalibrate(out.predictor, past, future)
+            info = None if knots is None else dict(zip(("levels", "values"), knots))
+        return out._replace(predictor=predictor.with_choices(calibration=info))

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from gluonts_qf import IQFEstimator
-from gluonts_qf.experiments.datasets import load_dataset
 from gluonts_qf.model.forking.training import rank_and_world
+from gluonts_qf.runs.data import load_dataset
 
 
 class Record(pl.Callback):

@@ -29,7 +29,7 @@ CHILD = """
 import itertools, os, signal, sys
 import lightning.pytorch as pl
 from test_resume import make
-from gluonts_qf.experiments.datasets import load_dataset
+from gluonts_qf.runs.data import load_dataset
 
 class Kill(pl.Callback):
     def on_train_epoch_start(self, trainer, module):

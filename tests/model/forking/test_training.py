@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -37,10 +39,23 @@ class Epoch:
             yield self.next
 
 
+class Module:
+    """What ``TrainingEpochs`` reads of a Lightning module: its trainer's step."""
+
+    def __init__(self, global_step: int) -> None:
+        self.trainer = SimpleNamespace(global_step=global_step)
+
+
 def test_training_epochs_replay_the_skipped_epochs_once():
-    epochs = TrainingEpochs(Epoch(3), skip=2)
+    # a resumed run: the trainer has done 6 steps of 3 batches, i.e. 2 epochs
+    epochs = TrainingEpochs(Epoch(3), Module(global_step=6), num_batches_per_epoch=3)
     assert list(epochs) == [7, 8, 9]  # epochs 1 and 2 (1..6) drawn and dropped
     assert list(epochs) == [10, 11, 12]  # then epoch after epoch
+
+
+def test_training_epochs_of_a_fresh_run_skip_nothing():
+    epochs = TrainingEpochs(Epoch(2), Module(global_step=0), num_batches_per_epoch=2)
+    assert list(epochs) == [1, 2] and list(epochs) == [3, 4]
 
 
 class Counted:
@@ -60,5 +75,6 @@ def test_auto_anchor_reads_a_bounded_number_of_series(monkeypatch):
     start = pd.Period("2020-01-01", freq="h")
     rng = np.random.default_rng(0)
     data = Counted([{"start": start, "target": rng.random(200)} for _ in range(50)])
-    IQFEstimator(freq="H", prediction_length=12).adapt(data)
+    choice = IQFEstimator(freq="H", prediction_length=12).choose(data)
+    assert choice is not None
     assert data.read == 5

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..distributions import _iqf_ops as ops
+from ..distributions import spline as ops
 from ..distributions.iqf import IQF
 
 
@@ -217,9 +217,9 @@ def plot_knots(
     truth: Mixture, fits: dict[int, IQF], samples: np.ndarray, path: Path
 ) -> Path:
     """True vs learned quantile function (left) and density (right), per knot count."""
-    from ..plotting import _new_figure, _save
+    from ..plotting import new_figure, save_figure
 
-    fig = _new_figure(10, 3.8)
+    fig = new_figure(10, 3.8)
     ax_q, ax_d = fig.subplots(1, 2)
     u = np.linspace(0.002, 0.998, 999)
     y = np.linspace(samples.min() - 1, samples.max() + 1, 800)
@@ -238,7 +238,7 @@ def plot_knots(
     ax_q.legend(fontsize=8)
     ax_d.legend(fontsize=8)
     fig.suptitle("a three-peaked distribution learned by IQF (CRPS fit)", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_gradient_map(distr: Any, samples: np.ndarray, path: Path, n: int = 9) -> Path:
@@ -249,9 +249,9 @@ def plot_gradient_map(distr: Any, samples: np.ndarray, path: Path, n: int = 9) -
     lines pushed through ``grad phi`` (the MQF2 quantile map) over
     ``samples`` of the target, shape: (n, 2).
     """
-    from ..plotting import _new_figure, _save
+    from ..plotting import new_figure, save_figure
 
-    fig = _new_figure(10, 4.6)
+    fig = new_figure(10, 4.6)
     ax_x, ax_y = fig.subplots(1, 2)
     levels = torch.linspace(0.05, 0.95, n, dtype=torch.float32)
     dense = torch.linspace(0.02, 0.98, 60, dtype=torch.float32)
@@ -274,7 +274,7 @@ def plot_gradient_map(distr: Any, samples: np.ndarray, path: Path, n: int = 9) -
     ax_y.set(title="grad phi pushes the grid onto the target", aspect="equal")
     ax_y.legend(fontsize=8, loc="upper left")
     fig.suptitle("MQF2: the gradient of a convex potential as a 2-D quantile map")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 #: The table's columns.

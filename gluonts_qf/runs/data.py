@@ -82,9 +82,6 @@ def load_data(
 ) -> tuple[TrainDatasets, list, list]:
     """``(dataset, train series, test series)``, the lists cut at ``max_series``.
 
-    ``name`` is a GluonTS dataset or one of the synthetic datasets of
-    :mod:`gluonts_qf.experiments.synthetic` (e.g. ``"synthetic_ar1"``).
-
     Raises
     ------
     ValueError
@@ -93,15 +90,6 @@ def load_data(
     """
     from gluonts.dataset.repository import dataset_names
 
-    from .synthetic import SYNTHETIC, load_synthetic
-
-    if name in SYNTHETIC:  # built in memory, no folder needed
-        ds = load_synthetic(name)
-        return (
-            ds,
-            list(itertools.islice(ds.train, max_series)),
-            list(itertools.islice(ds.test, max_series)),
-        )
     folder = find_data_dir(data_dir, name)
     if folder is not None and not folder.is_dir():
         raise ValueError(

@@ -22,7 +22,7 @@ import numpy as np
 from ..evaluation.tables import format_markdown, format_value, write_csv
 
 if TYPE_CHECKING:
-    from .reproduce import Experiment
+    from .experiments import Experiment
 
 Row = tuple[str, dict[str, Any]]
 PUBLISHED_COLUMNS = ("dataset", "model", "metric", "value", "source")

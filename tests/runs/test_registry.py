@@ -7,9 +7,9 @@ from gluonts.model.forecast import SampleForecast
 from gluonts.model.seasonal_naive import SeasonalNaivePredictor
 
 from gluonts_qf.distributions.iqf import IQF
-from gluonts_qf.experiments import RunSpec, prepare, registry
-from gluonts_qf.experiments.registry import REGISTRY, ModelEntry, get_model
-from gluonts_qf.experiments.runs import fit, make_estimator
+from gluonts_qf.runs import RunSpec, prepare, registry
+from gluonts_qf.runs.registry import REGISTRY, ModelEntry, get_model
+from gluonts_qf.runs.run import fit, make_estimator
 
 
 @pytest.fixture(scope="module")

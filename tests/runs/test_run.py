@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from gluonts_qf.experiments import RunSpec, prepare, runs
-from gluonts_qf.experiments import datasets as ds_mod
+from gluonts_qf.runs import RunSpec, prepare, predictors, run
+from gluonts_qf.runs import data as ds_mod
 
 
 class Records(logging.Handler):
@@ -47,7 +47,7 @@ def _tiny_spec(data_dir: Path, quiet: bool) -> RunSpec:
 
 @pytest.mark.parametrize("quiet", [True, False])
 def test_quiet_run_prints_no_lightning_info(quiet, data_dir, lightning_records):
-    runs.train_and_backtest(prepare(_tiny_spec(data_dir, quiet)), log=lambda m: None)
+    run.train_and_backtest(prepare(_tiny_spec(data_dir, quiet)), log=lambda m: None)
     said_hardware = any("GPU available" in m for m in lightning_records)
     assert said_hardware != quiet, lightning_records
     assert logging.getLogger("lightning.pytorch").level == logging.INFO  # restored
@@ -90,20 +90,20 @@ class _Saving:
 
 def test_save_predictor_is_atomic(tmp_path):
     folder = tmp_path / "predictor"
-    runs.save_predictor(_Saving({"a.json": "old", "b.pt": "old"}), folder)
+    predictors.save_predictor(_Saving({"a.json": "old", "b.pt": "old"}), folder)
     with pytest.raises(KeyboardInterrupt):
-        runs.save_predictor(_Saving({"a.json": "new", "b.pt": "new"}, True), folder)
+        predictors.save_predictor(_Saving({"a.json": "new", "b.pt": "new"}, True), folder)
     # the old predictor, whole; no half-written folder left behind
     assert {p.name: p.read_text() for p in folder.iterdir()} == {
         "a.json": "old",
         "b.pt": "old",
     }
     assert sorted(p.name for p in tmp_path.iterdir()) == ["predictor"]
-    runs.save_predictor(_Saving({"a.json": "new"}), folder)
+    predictors.save_predictor(_Saving({"a.json": "new"}), folder)
     assert [p.name for p in folder.iterdir()] == ["a.json"]  # replaced, not merged
     assert sorted(p.name for p in tmp_path.iterdir()) == ["predictor"]
     with pytest.raises(KeyboardInterrupt):
-        runs.save_predictor(_Saving({"a.json": "x"}, True), tmp_path / "fresh")
+        predictors.save_predictor(_Saving({"a.json": "x"}, True), tmp_path / "fresh")
     assert not (tmp_path / "fresh").exists()
 
 
@@ -113,7 +113,7 @@ def test_interrupted_save_does_not_load(tmp_path):
     tmp.mkdir()
     (tmp / "gluonts-config.json").write_text("{}")
     with pytest.raises(ValueError, match="no saved predictor"):
-        runs.load_predictor(tmp_path)
+        predictors.load_predictor(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -128,8 +128,8 @@ def test_interrupted_save_does_not_load(tmp_path):
 def test_check_compatible(freq, horizon, message):
     predictor = SimpleNamespace(prediction_length=48, freq="H")
     if message is None:
-        runs.check_compatible(predictor, freq, horizon, "data")
+        predictors.check_compatible(predictor, freq, horizon, "data")
     else:
         with pytest.raises(ValueError) as err:
-            runs.check_compatible(predictor, freq, horizon, "data")
+            predictors.check_compatible(predictor, freq, horizon, "data")
         assert message in str(err.value)

@@ -9,16 +9,20 @@ dependence between horizon steps that a univariate model, forecasting each
 step on its own, cannot). :func:`true_horizon_correlation` is that matrix.
 
 The data are built from a fixed seed, so a name always means the same series;
-:func:`gluonts_qf.experiments.datasets.load_data` serves them by name like the
-GluonTS datasets (no folder needed).
+:func:`load_data` serves them by name, and any other name as
+:func:`gluonts_qf.runs.data.load_data` does (so an experiment's cells name them
+like the GluonTS datasets; no folder needed).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from ..runs import data as runs_data
 
 
 @dataclass(frozen=True)
@@ -106,4 +110,20 @@ def load_synthetic(name: str):
         metadata=meta,
         train=ListDataset(entries(T), freq=spec.freq),
         test=ListDataset(entries(0), freq=spec.freq),
+    )
+
+
+def load_data(name: str, data_dir=None, max_series=None):
+    """``(dataset, train, test)`` of a synthetic dataset, or of any other one.
+
+    A name of :data:`SYNTHETIC` is built in memory; other names go to
+    :func:`gluonts_qf.runs.data.load_data`.
+    """
+    if name not in SYNTHETIC:
+        return runs_data.load_data(name, data_dir, max_series)
+    ds = load_synthetic(name)
+    return (
+        ds,
+        list(itertools.islice(ds.train, max_series)),
+        list(itertools.islice(ds.test, max_series)),
     )

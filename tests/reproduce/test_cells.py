@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from gluonts_qf.experiments.cells import (
+from gluonts_qf.reproduce.cells import (
     CONFIG_DIR,
     experiment_folder,
     fingerprint,
     load_cell,
     load_cells,
 )
-from gluonts_qf.experiments.registry import get_model
-from gluonts_qf.experiments.reproduce import EXPERIMENTS
+from gluonts_qf.reproduce.experiments import EXPERIMENTS
+from gluonts_qf.runs.registry import get_model
 
 OFFLINE = (
     "exchange_rate",

@@ -9,13 +9,10 @@ from gluonts.dataset.common import ListDataset
 from gluonts.model.forecast import QuantileForecast, SampleForecast
 
 from gluonts_qf.evaluation.backtest import multivariate_backtest
-from gluonts_qf.evaluation.scores import (
-    sample_crps,
-    sample_energy_score,
-    series_correlation,
-)
-from gluonts_qf.experiments.reproduce import reproduce
-from gluonts_qf.experiments.series import (
+from gluonts_qf.evaluation.joint import sample_energy_score, series_correlation
+from gluonts_qf.evaluation.scores import sample_crps
+from gluonts_qf.reproduce.reproduce import reproduce
+from gluonts_qf.reproduce.series import (
     folder_name,
     group_series,
     grouped_frames,

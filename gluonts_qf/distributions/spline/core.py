@@ -1,6 +1,4 @@
-"""Pure tensor maths of the incremental (spline) quantile function.
-
-Everything here is a plain function of tensors, testable without a model.
+"""The spline quantile function itself: its breakpoints, and ``q``, ``F``, ``log f``.
 
 A quantile function ``q`` is described by ``M + 1`` breakpoints
 ``(u_0, q_0), ..., (u_M, q_M)`` joined by linear pieces, plus two exponential
@@ -26,7 +24,7 @@ piece, so a point costs ``O(log M)`` rather than ``O(M)``.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -154,14 +152,14 @@ def build_spline(
     return Spline(u, du, q, dq, *ends)
 
 
-def _batch_shape(s: Spline) -> torch.Size:
+def batch_shape(s: Spline) -> torch.Size:
     """Batch shape shared by all parameters of ``s``."""
     return torch.broadcast_shapes(
         s.u.shape[:-1], s.q.shape[:-1], s.beta_l.shape, s.beta_r.shape
     )
 
 
-def _on_points(fn, s: Spline, x: torch.Tensor) -> torch.Tensor:
+def on_points(fn, s: Spline, x: torch.Tensor) -> torch.Tensor:
     """Evaluate ``fn`` at points ``x`` laid out with one point axis last.
 
     ``fn(s, pts)`` takes points of shape (*batch', E) and returns (*batch', E);
@@ -171,7 +169,7 @@ def _on_points(fn, s: Spline, x: torch.Tensor) -> torch.Tensor:
     ``M`` pieces instead of a pass over all of them.
     shape: broadcast(x, batch) -> broadcast(x, batch).
     """
-    batch = _batch_shape(s)
+    batch = batch_shape(s)
     out = torch.broadcast_shapes(x.shape, batch)
     lead = len(out) - len(batch)
     # (*extra, *batch') -> (E, *batch') -> (*batch', E)
@@ -180,10 +178,10 @@ def _on_points(fn, s: Spline, x: torch.Tensor) -> torch.Tensor:
     return fn(s, pts).movedim(-1, 0).reshape(out)
 
 
-_COUNT_MAX = 32  # shared breakpoints up to this many are counted, not searched
+COUNT_MAX = 32  # shared breakpoints up to this many are counted, not searched
 
 
-def _locate(starts: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def locate(starts: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Index of the piece holding each point, clamped to ``[0, M - 1]``.
 
     starts: sorted left ends, shape (*batch, M) or (M,); x: shape (*batch', E).
@@ -194,7 +192,7 @@ def _locate(starts: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """
     num = starts.shape[-1]
     starts, x = starts.detach(), x.detach()
-    if starts.dim() == 1 and num <= _COUNT_MAX:
+    if starts.dim() == 1 and num <= COUNT_MAX:
         inner = starts[1:].reshape(-1, *([1] * x.dim()))  # (M-1, 1, ..., 1)
         return (inner <= x).sum(0, dtype=torch.int16).long()
     if starts.dim() > 1:
@@ -203,12 +201,12 @@ def _locate(starts: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return (idx - 1).clamp_(0, num - 1)
 
 
-def _take(p: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+def take(p: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """Per-piece values at piece indices. p: (*batch, M) or (M,); idx: (*batch', E)."""
     return p.expand(*idx.shape[:-1], p.shape[-1]).gather(-1, idx)
 
 
-class _Ends(NamedTuple):
+class Ends(NamedTuple):
     """Tail parameters with a trailing point axis, each of shape (*batch, 1)."""
 
     u_left: torch.Tensor
@@ -219,13 +217,13 @@ class _Ends(NamedTuple):
     beta_r: torch.Tensor
 
 
-def _ends(s: Spline) -> _Ends:
+def ends(s: Spline) -> Ends:
     """The tail parameters of ``s``, broadcastable against points (*batch, E)."""
 
     def last(t: torch.Tensor) -> torch.Tensor:  # (*batch,) -> (*batch, 1)
         return t.unsqueeze(-1) if t.dim() else t
 
-    return _Ends(
+    return Ends(
         last(s.u_left),
         last(s.u_right),
         last(s.q_left),
@@ -237,7 +235,7 @@ def _ends(s: Spline) -> _Ends:
 
 def quantile(s: Spline, level: torch.Tensor) -> torch.Tensor:
     """Quantile function ``q(level)``; shape: broadcast(level, batch)."""
-    return _on_points(_quantile_points, s, level)
+    return on_points(_quantile_points, s, level)
 
 
 def _quantile_points(s: Spline, level: torch.Tensor) -> torch.Tensor:
@@ -249,10 +247,10 @@ def _quantile_points(s: Spline, level: torch.Tensor) -> torch.Tensor:
     argument is clamped to at most 1, which makes it exactly zero between
     the outer knots. No branch is masked and no ``inf`` reaches the gradients.
     """
-    e = _ends(s)
+    e = ends(s)
     inner = torch.maximum(torch.minimum(level, e.u_right), e.u_left)
-    idx = _locate(s.u, inner)
-    u, q, slope = (_take(p, idx) for p in (s.u, s.q, s.dq / s.du))
+    idx = locate(s.u, inner)
+    u, q, slope = (take(p, idx) for p in (s.u, s.q, s.dq / s.du))
     middle = q + (inner - u) * slope
     is_left = level < e.u_left
     ratio = torch.where(is_left, level / e.u_left, (1.0 - level) / (1.0 - e.u_right))
@@ -260,7 +258,7 @@ def _quantile_points(s: Spline, level: torch.Tensor) -> torch.Tensor:
     return middle + torch.log(ratio.clamp(max=1.0)) / rate
 
 
-def _tail_levels(e: _Ends, y: torch.Tensor):
+def tail_levels(e: Ends, y: torch.Tensor):
     """Left-tail level ``F(y)`` and right-tail ``1 - F(y)``, both finite.
 
     y: shape (*batch', E); returns two tensors of that shape.
@@ -270,27 +268,27 @@ def _tail_levels(e: _Ends, y: torch.Tensor):
     return left, right
 
 
-def _piece_at(s: Spline, y: torch.Tensor):
+def piece_at(s: Spline, y: torch.Tensor):
     """Piece holding each value and how far ``y`` has crossed it.
 
     y: shape (*batch', E). Returns ``idx`` (long), the piece's ``u, du, q, dq``
     and the fraction ``frac`` in [0, 1], all of shape (*batch', E).
     """
-    idx = _locate(s.q, y)
-    u, du, q, dq = (_take(p, idx) for p in (s.u, s.du, s.q, s.dq))
+    idx = locate(s.q, y)
+    u, du, q, dq = (take(p, idx) for p in (s.u, s.du, s.q, s.dq))
     return idx, u, du, q, dq, ((y - q) / dq).clamp(0.0, 1.0)
 
 
 def cdf(s: Spline, y: torch.Tensor) -> torch.Tensor:
     """Cumulative distribution ``F(y)``; shape: broadcast(y, batch)."""
-    return _on_points(_cdf_points, s, y)
+    return on_points(_cdf_points, s, y)
 
 
 def _cdf_points(s: Spline, y: torch.Tensor) -> torch.Tensor:
     """:func:`cdf` at values of shape (*batch', E)."""
-    e = _ends(s)
-    left, right = _tail_levels(e, y)
-    _, u, du, _, _, frac = _piece_at(s, y)
+    e = ends(s)
+    left, right = tail_levels(e, y)
+    _, u, du, _, _, frac = piece_at(s, y)
     middle = u + du * frac
     return torch.where(
         y < e.q_left, left, torch.where(y > e.q_right, 1.0 - right, middle)
@@ -299,104 +297,14 @@ def _cdf_points(s: Spline, y: torch.Tensor) -> torch.Tensor:
 
 def log_density(s: Spline, y: torch.Tensor) -> torch.Tensor:
     """Log density: ``log(du / dq)`` on a piece, exponential in the tails."""
-    return _on_points(_log_density_points, s, y)
+    return on_points(_log_density_points, s, y)
 
 
 def _log_density_points(s: Spline, y: torch.Tensor) -> torch.Tensor:
     """:func:`log_density` at values of shape (*batch', E)."""
-    e = _ends(s)
+    e = ends(s)
     left = torch.log(e.beta_l * e.u_left) + e.beta_l * (y - e.q_left)
     right = torch.log(e.beta_r * (1.0 - e.u_right)) - e.beta_r * (y - e.q_right)
-    _, _, du, _, dq, _ = _piece_at(s, y)
+    _, _, du, _, dq, _ = piece_at(s, y)
     middle = torch.log(du) - torch.log(dq)
     return torch.where(y < e.q_left, left, torch.where(y > e.q_right, right, middle))
-
-
-def _left_tail_integral(s: Union[Spline, _Ends]) -> torch.Tensor:
-    """``int_0^{a_1} q(u) du``; shape: (*batch,) for a spline, (*batch, 1) for ends."""
-    return s.u_left * (s.q_left - 1.0 / s.beta_l)
-
-
-def _right_tail_integral(s: Union[Spline, _Ends]) -> torch.Tensor:
-    """``int_{a_K}^1 q(u) du``; shape: (*batch,) for a spline, (*batch, 1) for ends."""
-    return (1.0 - s.u_right) * (s.q_right + 1.0 / s.beta_r)
-
-
-def moments(s: Spline):
-    """Closed-form ``(int q du, int u q du, int q^2 du)`` over (0, 1).
-
-    shape: three tensors of shape (*batch,).
-    """
-    a, c = s.u_left, 1.0 - s.u_right
-    ql, qr, bl, br = s.q_left, s.q_right, s.beta_l, s.beta_r
-    u, du, q, dq = s.u, s.du, s.q, s.dq
-    m0 = (
-        _left_tail_integral(s) + (du * (q + 0.5 * dq)).sum(-1) + _right_tail_integral(s)
-    )
-    m1 = (
-        0.5 * a**2 * ql
-        - 0.25 * a**2 / bl
-        + (du * (u * q + 0.5 * (u * dq + q * du) + dq * du / 3.0)).sum(-1)
-        + 0.5 * qr * (1.0 - (1.0 - c) ** 2)
-        + (c - 0.25 * c**2) / br
-    )
-    m2 = (
-        a * (ql**2 - 2.0 * ql / bl + 2.0 / bl**2)
-        + (du * (q**2 + q * dq + dq**2 / 3.0)).sum(-1)
-        + c * (qr**2 + 2.0 * qr / br + 2.0 / br**2)
-    )
-    return m0, m1, m2
-
-
-def crps(s: Spline, y: torch.Tensor) -> torch.Tensor:
-    """Closed-form CRPS ``2 int_0^1 rho_u(y - q(u)) du``; shape: broadcast(y, batch).
-
-    With ``v = F(y)`` and ``G(v) = int_0^v q``, splitting the pinball integral
-    at ``v`` gives ``CRPS = y (2 v - 1) + 2 int (1 - u) q du - 2 G(v)``.
-    Values are centred on the median knot first, which keeps float32 accurate
-    for series far from zero.
-    """
-    ref = s.q[..., s.q.shape[-1] // 2].detach()
-    return _on_points(_crps_points, s.shifted(ref), y - ref)
-
-
-def _one_minus_u_integral(s: Spline, g_end: torch.Tensor) -> torch.Tensor:
-    """``int_0^1 (1 - u) q(u) du`` from the running sum of the piece areas.
-
-    By parts, on ``[a_1, a_K]`` the integral is ``(1 - a_K) A + int G~`` where
-    ``G~(u) = int_{a_1}^u q`` and ``A = G~(a_K)``; on piece ``j`` (with ``E_j``
-    the running sum of the areas up to and including it)
-    ``int G~ = du_j (E_j - du_j (q_j / 2 + dq_j / 3))``. The tails add
-    ``q_1 (a - a^2 / 2) - (a - a^2 / 4) / b_L`` and ``c^2 (q_K / 2 + 1 / (4 b_R))``
-    with ``a = a_1``, ``c = 1 - a_K``. shapes: (*batch, M) -> (*batch,).
-    """
-    a, c = s.u_left, 1.0 - s.u_right
-    inner = s.du * (g_end - s.du * (0.5 * s.q + s.dq / 3.0))
-    left = s.q_left * (a - 0.5 * a**2) - (a - 0.25 * a**2) / s.beta_l
-    right = c**2 * (0.5 * s.q_right + 0.25 / s.beta_r)
-    return left + c * g_end[..., -1] + inner.sum(-1) + right
-
-
-def _crps_points(s: Spline, y: torch.Tensor) -> torch.Tensor:
-    """:func:`crps` at values of shape (*batch', E) (already centred)."""
-    e = _ends(s)
-    left, right = _tail_levels(e, y)
-    idx, u, du, q, dq, frac = _piece_at(s, y)
-    # running sum of the piece areas: int_{a_1}^{u_j + du_j} q, (*batch, M)
-    area = s.du * (s.q + 0.5 * s.dq)
-    g_end = torch.cumsum(area, -1)
-    g_a1 = _left_tail_integral(e)  # int_0^{a_1} q, (*batch, 1)
-    g_one = g_a1 + g_end[..., -1:] + _right_tail_integral(e)
-    v_mid = u + du * frac
-    # G(v): G at the piece's right end minus the part of the piece above v
-    rest = du * (1.0 - frac) * (q + 0.5 * dq * (1.0 + frac))
-    g_mid = g_a1 + _take(g_end, idx) - rest
-    # G(v) in the tails, written so that nothing overflows for distant y
-    g_left = left * (y - 1.0 / e.beta_l)
-    g_right = g_one - right * (y + 1.0 / e.beta_r)
-
-    is_left, is_right = y < e.q_left, y > e.q_right
-    v = torch.where(is_left, left, torch.where(is_right, 1.0 - right, v_mid))
-    g = torch.where(is_left, g_left, torch.where(is_right, g_right, g_mid))
-    weighted = _one_minus_u_integral(s, g_end).unsqueeze(-1)
-    return y * (2.0 * v - 1.0) + 2.0 * weighted - 2.0 * g

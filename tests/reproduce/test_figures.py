@@ -9,8 +9,8 @@ import pytest
 from scipy import integrate
 
 from gluonts_qf.cli import main
-from gluonts_qf.experiments.figures import Mixture, even_levels
-from gluonts_qf.experiments.reproduce import reproduce
+from gluonts_qf.reproduce.figures import Mixture, even_levels
+from gluonts_qf.reproduce.reproduce import reproduce
 
 
 def test_mixture_quantile_inverts_its_cdf_and_density_integrates_to_one():

@@ -3,7 +3,7 @@
 A ``RunSpec`` is what a YAML config file (``gluonts-qf train --config``) holds,
 one key per field; ``--set KEY=VALUE`` options add estimator and trainer
 keyword arguments. Model names are checked against
-:mod:`gluonts_qf.experiments.registry`.
+:mod:`gluonts_qf.runs.registry`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from ..checks import check_choice, check_int, check_optional_int, check_positive
+from ..threads import DEFAULT_NUM_THREADS
 from .registry import model_names
 
 #: Estimator arguments a run sets itself, and where they come from instead.
@@ -48,7 +49,7 @@ class RunSpec:
     data_dir
         Folder of GluonTS datasets; default ``$GLUONTS_QF_DATA``, then
         ``../shared/data/gluonts`` if it holds the dataset, then GluonTS's own
-        location (:func:`~gluonts_qf.experiments.datasets.find_data_dir`).
+        location (:func:`~gluonts_qf.runs.data.find_data_dir`).
     epochs, batches_per_epoch, batch_size, lr
         Training budget, shared by the model and the trained baselines.
     seed
@@ -64,7 +65,7 @@ class RunSpec:
         Extra ``lightning.Trainer`` arguments (e.g. ``gradient_clip_val``).
     num_threads
         Torch threads while training and forecasting, for the model and the
-        baselines; default ``None``: the estimators' default (1).
+        baselines (default :data:`gluonts_qf.threads.DEFAULT_NUM_THREADS`).
     quiet
         No progress bars or training logs.
     """
@@ -81,7 +82,7 @@ class RunSpec:
     baselines: list[str] = field(default_factory=lambda: ["seasonal_naive"])
     estimator: dict[str, Any] = field(default_factory=dict)
     trainer: dict[str, Any] = field(default_factory=dict)
-    num_threads: int | None = None
+    num_threads: int = DEFAULT_NUM_THREADS
     quiet: bool = False
 
     @classmethod
@@ -105,7 +106,9 @@ class RunSpec:
         for name in ("epochs", "batches_per_epoch", "batch_size"):
             setattr(self, name, check_int(name, getattr(self, name)))
         self.max_series = check_optional_int("max_series", self.max_series)
-        self.num_threads = check_optional_int("num_threads", self.num_threads)
+        if self.num_threads is None:  # a config's "num_threads: null"
+            self.num_threads = DEFAULT_NUM_THREADS
+        self.num_threads = check_int("num_threads", self.num_threads)
         self.seed = check_int("seed", self.seed, low=MIN_SEED)
         with contextlib.suppress(TypeError, ValueError):
             self.lr = float(self.lr)  # YAML reads 1e-3 (no dot) as a string

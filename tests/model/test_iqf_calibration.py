@@ -1,4 +1,5 @@
-"""The level map of ``gluonts_qf.calibration``: monotone, exact, and it calibrates."""
+"""Recalibration by a level map (``gluonts_qf.distributions.calibrated`` and
+``gluonts_qf.model.iqf.calibration``): monotone, exact, and it calibrates."""
 
 from __future__ import annotations
 
@@ -12,17 +13,19 @@ from helpers import trainer_kwargs
 from scipy import stats
 
 from gluonts_qf import IQFEstimator
-from gluonts_qf.calibration import (
+from gluonts_qf.distributions.calibrated import (
     CalibratedIQF,
     CalibratedIQFOutput,
     LevelMap,
+)
+from gluonts_qf.distributions.iqf import IQFOutput
+from gluonts_qf.model.iqf.calibration import (
     fit_level_map,
     holdout_split,
-    weighted_quantile_loss,
+    mean_wql,
     widen_tails,
     window_split,
 )
-from gluonts_qf.distributions.iqf import IQFOutput
 
 LEVELS = (0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95)
 
@@ -57,7 +60,9 @@ def test_uniform_pits_give_nearly_the_identity():
 def test_calibrated_quantiles_are_exact_and_do_not_cross():
     out, args = _normal_iqf(4, 1.0)
     cal = CalibratedIQFOutput(
-        knot_levels=LEVELS, map_levels=[0.1, 0.5, 0.9], map_values=[0.03, 0.5, 0.97]
+        IQFOutput(knot_levels=LEVELS),
+        map_levels=[0.1, 0.5, 0.9],
+        map_values=[0.03, 0.5, 0.97],
     )
     dist = cal.distribution(args)
     assert isinstance(dist, CalibratedIQF)
@@ -77,7 +82,7 @@ def test_calibrated_quantiles_are_exact_and_do_not_cross():
 def test_numerical_crps_matches_the_closed_form_for_the_identity_map():
     out, args = _normal_iqf(3, 2.0)
     ident = CalibratedIQFOutput(
-        knot_levels=LEVELS, map_levels=[0.5], map_values=[0.5]
+        IQFOutput(knot_levels=LEVELS), map_levels=[0.5], map_values=[0.5]
     ).distribution(args)
     y = torch.tensor([-1.0, 0.3, 4.0], dtype=torch.float64)
     torch.testing.assert_close(
@@ -98,7 +103,7 @@ def test_map_fixes_a_miscalibrated_forecast():
     fit_y, test_y = (torch.tensor(2.0 * rng.normal(size=2000)) for _ in range(2))
     levels, values = fit_level_map(forecast.cdf(fit_y).numpy())
     cal = CalibratedIQFOutput(
-        knot_levels=LEVELS, map_levels=levels, map_values=values
+        IQFOutput(knot_levels=LEVELS), map_levels=levels, map_values=values
     ).distribution(args)
     targets = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
     before = torch.stack(
@@ -152,7 +157,7 @@ def test_estimator_calibration_round_trips(calibration, tmp_path):
     )
     predictor = est.train(data)
     assert isinstance(predictor.forecast_generator.distr_output, CalibratedIQFOutput)
-    assert np.all(np.diff(est.calibration_info["values"]) > 0)
+    assert np.all(np.diff(predictor.choices["calibration"]["values"]) > 0)
     (tmp_path / "p").mkdir()
     predictor.serialize(tmp_path / "p")
     loaded = Predictor.deserialize(tmp_path / "p")
@@ -184,9 +189,7 @@ def test_weighted_quantile_loss_is_smaller_after_fixing_a_narrow_forecast():
     )
     m = LevelMap(*fit_level_map(pit))
     fut = [np.array([y]) for y in test_y]
-    assert weighted_quantile_loss(dists, fut, m) < 0.95 * weighted_quantile_loss(
-        dists, fut
-    )
+    assert mean_wql(dists, fut, m) < 0.95 * mean_wql(dists, fut)
     assert dist.batch_shape == (500,)
 
 
@@ -194,7 +197,7 @@ def test_auto_calibration_skips_few_series(tmp_path):
     """With fewer than MIN_SERIES series the check is too noisy: no map."""
     est = _tiny_estimator(tmp_path, "auto", num_batches_per_epoch=2)
     predictor = est.train(_walks(6, 60))
-    assert not est.calibration_info["used"]
+    assert not predictor.choices["calibration"]["used"]
     assert type(predictor.forecast_generator.distr_output) is not CalibratedIQFOutput
 
 
@@ -224,7 +227,7 @@ def test_tail_map_fixes_thin_tails_and_keeps_the_body():
     fit_y, test_y = (torch.tensor(rng.standard_t(2, size=4000)) for _ in range(2))
     levels, values = widen_tails(*fit_level_map(forecast.cdf(fit_y).numpy()))
     cal = CalibratedIQFOutput(
-        knot_levels=LEVELS, map_levels=levels, map_values=values
+        IQFOutput(knot_levels=LEVELS), map_levels=levels, map_values=values
     ).distribution(args)
     tails = torch.tensor([0.01, 0.99], dtype=torch.float64)
     before = torch.stack([(test_y <= forecast.icdf(u)).double().mean() for u in tails])

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from gluonts_qf.cli import main
-from gluonts_qf.experiments import cache
-from gluonts_qf.experiments.paper_tables import summarise
-from gluonts_qf.experiments.reproduce import EXPERIMENTS, reproduce
+from gluonts_qf.reproduce import cache
+from gluonts_qf.reproduce.experiments import EXPERIMENTS
+from gluonts_qf.reproduce.reproduce import reproduce
+from gluonts_qf.reproduce.tables import summarise
 
 IQF_COLUMNS = [
     "mean_wQuantileLoss",

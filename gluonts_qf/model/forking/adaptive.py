@@ -62,7 +62,10 @@ class AdaptiveChoice:
     room_before_horizon: int = 0
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """JSON-ready (the seasons of ``scores`` as strings), as predictors record it."""
+        out = asdict(self)
+        out["scores"] = {str(s): v for s, v in self.scores.items()}
+        return out
 
 
 def candidate_seasons(freq: str, season_length: Optional[int] = None) -> List[int]:
@@ -219,3 +222,38 @@ def choose_settings(
         scores={int(s): float(v) for s, v in scores.items()},
         room_before_horizon=max(typical - prediction_length, 0),
     )
+
+
+def as_arguments(choice: AdaptiveChoice, given: dict) -> dict:
+    """The estimator arguments that build what ``choice`` picked.
+
+    ``given``: the estimator's arguments as passed (its ``__init_args__``);
+    its own ``num_origins`` and ``train_sampler`` are kept. Otherwise the
+    number of origins follows the chosen context, and with a seasonal anchor
+    training windows start late enough for the seasonal anchor of every origin
+    to be observed (``min_past``).
+    """
+    from gluonts.transform import ExpectedNumInstanceSampler
+
+    from .arguments import DEFAULT_NUM_ORIGINS
+
+    num_origins = given["num_origins"] or min(
+        choice.context_length, DEFAULT_NUM_ORIGINS
+    )
+    args = dict(
+        anchor=choice.anchor,
+        season_length=choice.season_length,
+        context_length=choice.context_length,
+        lags_seq=choice.lags_seq,
+        num_origins=num_origins,
+    )
+    if given["train_sampler"] is None and choice.season_length > 1:
+        min_past = min(
+            choice.season_length + num_origins - 1, choice.room_before_horizon
+        )
+        args["train_sampler"] = ExpectedNumInstanceSampler(
+            num_instances=1.0,
+            min_future=given["prediction_length"],
+            min_past=min_past,
+        )
+    return args

@@ -2,7 +2,7 @@
 
 ``gluonts-qf reproduce --experiment iqf`` (or :func:`reproduce`) trains and
 backtests each cell of ``configs/<experiment>/`` (one YAML file per dataset x
-model, :mod:`gluonts_qf.experiments.cells`) for each seed, and writes under
+model, :mod:`gluonts_qf.reproduce.cells`) for each seed, and writes under
 ``--out``::
 
     cells/<dataset>/<label>-seed<k>.json   one finished cell (the resume cache)
@@ -32,135 +32,20 @@ import numpy as np
 
 from ..checks import check_int, check_positive
 from ..evaluation.backtest import BacktestResult, backtest
-from ..evaluation.scores import crps_sum, horizon_correlation, series_correlation
+from ..evaluation.joint import crps_sum, horizon_correlation, series_correlation
+from ..runs.data import find_data_dir
+from ..runs.outputs import json_safe
+from ..runs.registry import get_model
+from ..runs.run import PreparedRun, fit
+from ..runs.spec import RunSpec
 from .cache import read_cell, write_atomic
 from .cells import CellSpec, experiment_folder, fingerprint, load_cells
 from .correlation import correlation_figures
-from .datasets import find_data_dir, load_data
-from .figures import COLUMNS as FIGURE_COLUMNS
+from .experiments import Experiment, cell_metrics, get_experiment
 from .figures import run_figures
-from .paper_tables import load_published, write_tables
-from .registry import PAPER_KNOTS, get_model
-from .runs import PreparedRun, _json_safe, fit
 from .series import SeriesData, backtest_series, group_series
-from .spec import RunSpec
-from .synthetic import SYNTHETIC
-
-#: Levels no model of the ``iqf`` experiment is trained on (Park et al.'s
-#: "quantile levels not used in training").
-UNTRAINED_LEVELS = (0.01, 0.05, 0.95, 0.99)
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """One paper experiment: which scores, which main metric, which figures.
-
-    Attributes
-    ----------
-    name, description
-        The ``--experiment`` name and one line on what it reproduces.
-    levels
-        Quantile levels GluonTS's ``Evaluator`` scores.
-    columns
-        The table's metric columns, in order.
-    main_metric
-        The metric of the progress lines.
-    joint
-        Also score the dependence between steps (CRPS-Sum, correlation heatmaps).
-    """
-
-    name: str
-    description: str
-    levels: tuple[float, ...]
-    columns: tuple[str, ...]
-    main_metric: str
-    joint: bool
-
-
-EXPERIMENTS = {
-    "iqf": Experiment(
-        "iqf",
-        "Park et al. (2022): IQF/ISQF heads vs GluonTS's reference models, "
-        "scored also at levels not trained on",
-        tuple(sorted((*PAPER_KNOTS, *UNTRAINED_LEVELS))),
-        (
-            "mean_wQuantileLoss",
-            "wQL_untrained",
-            "wQuantileLoss[0.01]",
-            "wQuantileLoss[0.99]",
-            "wCRPS",
-            "MSIS",
-            "Coverage80",
-            "Coverage98",
-            "crossing_rate",
-            "train_seconds",
-        ),
-        "mean_wQuantileLoss",
-        joint=False,
-    ),
-    "mqf2": Experiment(
-        "mqf2",
-        "Kan et al. (2022): MQF2's joint horizon vs DeepAR and IQF with "
-        "independent steps",
-        PAPER_KNOTS,
-        (
-            "ES",
-            "VS",
-            "wCRPS",
-            "CRPS_Sum",
-            "mean_wQuantileLoss",
-            "MSIS",
-            "train_seconds",
-        ),
-        "ES",
-        joint=True,
-    ),
-    "figures": Experiment(
-        "figures",
-        "the illustrations: a three-peaked distribution learned by IQF with 5 "
-        "and 20 knots, and MQF2's 2-D gradient map (no datasets, no cells)",
-        (),
-        FIGURE_COLUMNS,
-        "W1",
-        joint=False,
-    ),
-}
-#: The issue's names of the experiments.
-ALIASES = {"quantile-functions": "iqf", "multivariate": "mqf2"}
-
-
-def get_experiment(name: str) -> Experiment:
-    """The experiment called ``name`` (or an alias); ``ValueError`` otherwise."""
-    key = ALIASES.get(name, name)
-    if key not in EXPERIMENTS:
-        known = ", ".join([*EXPERIMENTS, *ALIASES])
-        raise ValueError(f"unknown experiment {name!r}; choose from {known}.")
-    return EXPERIMENTS[key]
-
-
-def cell_metrics(exp: Experiment, res: BacktestResult) -> dict[str, float]:
-    """The experiment's columns from one backtest (``train_seconds`` added later)."""
-    agg = res.aggregate
-
-    def wql(levels: Sequence[float]) -> float:
-        return float(np.mean([agg[f"wQuantileLoss[{u}]"] for u in levels]))
-
-    metrics = {
-        "mean_wQuantileLoss": wql(PAPER_KNOTS),
-        "wCRPS": res["wCRPS"],
-        "MSIS": float(agg.get("MSIS", np.nan)),
-        "crossing_rate": res["crossing_rate"],
-        "ES": res["ES"],
-        "VS": res["VS"],
-    }
-    if not exp.joint:
-        metrics["wQL_untrained"] = wql(UNTRAINED_LEVELS)
-        for u in (0.01, 0.99):
-            metrics[f"wQuantileLoss[{u}]"] = float(agg[f"wQuantileLoss[{u}]"])
-        # share of observations inside [q(a), q(1 - a)]: F(q(1 - a)) - F(q(a))
-        metrics["Coverage80"] = agg["Coverage[0.9]"] - agg["Coverage[0.1]"]
-        metrics["Coverage98"] = agg["Coverage[0.99]"] - agg["Coverage[0.01]"]
-    return metrics
+from .synthetic import SYNTHETIC, load_data
+from .tables import load_published, write_tables
 
 
 # -- one cell ---------------------------------------------------------------
@@ -232,7 +117,7 @@ def run_cell(
         message = text.splitlines()[0][:300] if text else "(no message)"
         record.update(status="error", error=f"{type(err).__name__}: {message}")
     else:
-        record.update(status="ok", metrics=_json_safe(metrics))
+        record.update(status="ok", metrics=json_safe(metrics))
         if figures is not None and seed == 0 and groups is None:
             _cell_figures(cell, res, figures)
     record["elapsed_seconds"] = time.perf_counter() - start
@@ -382,7 +267,7 @@ def reproduce(
     experiment
         ``"iqf"`` (alias ``"quantile-functions"``), ``"mqf2"``
         (``"multivariate"``) or ``"figures"`` (the illustrations of
-        :mod:`gluonts_qf.experiments.figures`; it takes only ``smoke``,
+        :mod:`gluonts_qf.reproduce.figures`; it takes only ``smoke``,
         ``out``, ``figures`` and ``log``).
     smoke
         Use ``configs/smoke/<experiment>/`` (tiny budgets) instead.

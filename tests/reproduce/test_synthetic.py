@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gluonts_qf.experiments.correlation import correlation_error
-from gluonts_qf.experiments.datasets import load_data
-from gluonts_qf.experiments.reproduce import reproduce
-from gluonts_qf.experiments.synthetic import (
+from gluonts_qf.reproduce.correlation import correlation_error
+from gluonts_qf.reproduce.reproduce import reproduce
+from gluonts_qf.reproduce.synthetic import (
     SYNTHETIC,
     AR1Data,
+    load_data,
     true_horizon_correlation,
 )
 

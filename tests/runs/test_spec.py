@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gluonts_qf.experiments.reproduce import EXPERIMENTS
-from gluonts_qf.experiments.spec import (
+from gluonts_qf.reproduce.experiments import EXPERIMENTS
+from gluonts_qf.runs.spec import (
     RunSpec,
     load_config,
     parse_baselines,

@@ -2,9 +2,9 @@
 
 Per dataset, each model's mean correlation matrix (from its cells' records)
 side by side; for a synthetic dataset with a known forecast distribution
-(:mod:`gluonts_qf.experiments.synthetic`), the true matrix first, each model's
+(:mod:`gluonts_qf.reproduce.synthetic`), the true matrix first, each model's
 error in its title, and ``known_gaussian.png``: true | univariate | MQF2.
-For a group of series scored jointly (:mod:`gluonts_qf.experiments.series`),
+For a group of series scored jointly (:mod:`gluonts_qf.reproduce.series`),
 ``series_correlation.png``: each model's mean correlation between the series.
 """
 

@@ -5,13 +5,13 @@
 
     experiment: iqf
     dataset: m4_hourly
-    model: iqf            # a name of gluonts_qf.experiments.registry
+    model: iqf            # a name of gluonts_qf.runs.registry
     label: isqf           # the row's name (default: the model), the file's suffix
     epochs: 10
     estimator: {num_pieces: 3}
 
 A cell with ``series: M`` scores its model jointly across the first ``M``
-series of the dataset (:mod:`gluonts_qf.experiments.series`); with
+series of the dataset (:mod:`gluonts_qf.reproduce.series`); with
 ``estimator: {joint: series}`` MQF2 also trains on them as one
 ``M``-dimensional series.
 
@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from ..checks import check_int, check_optional_int, check_positive
-from .registry import REGISTRY
-from .spec import RESERVED, load_config
+from ..runs.registry import REGISTRY
+from ..runs.spec import RESERVED, load_config
 
 #: The repository's ``configs/`` folder (cells live in its sub-folders).
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
@@ -49,7 +49,7 @@ class CellSpec:
     dataset
         GluonTS dataset name.
     model
-        A model of :mod:`gluonts_qf.experiments.registry`.
+        A model of :mod:`gluonts_qf.runs.registry`.
     label
         The row's name (default: ``model``); the file is ``<dataset>-<label>.yaml``.
     epochs, batches_per_epoch, batch_size, lr
