@@ -31,6 +31,22 @@ def m4_hourly(data_dir):
     return load_dataset("m4_hourly", data_dir)
 
 
+@pytest.fixture(scope="module")
+def hourly(request, m4_hourly):
+    """The first ``NUM_SERIES`` series of m4_hourly (the test module's constant,
+    default 8): train and test lists, horizon ``H`` and ``freq``."""
+    import itertools
+
+    n = getattr(request.module, "NUM_SERIES", 8)
+    meta = m4_hourly.metadata
+    return {
+        "train": list(itertools.islice(m4_hourly.train, n)),
+        "test": list(itertools.islice(m4_hourly.test, n)),
+        "H": meta.prediction_length,
+        "freq": meta.freq,
+    }
+
+
 @pytest.fixture(scope="session")
 def offline_data() -> Path:
     """Folder of GluonTS datasets; skips the test when it is missing."""

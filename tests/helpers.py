@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from pathlib import Path
 
 import lightning.pytorch as pl
 import numpy as np
-import torch
-
-
-def seed_all(seed: int = 0) -> None:
-    """GluonTS samples training windows with numpy/random; torch draws weights."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 class StepLosses(pl.Callback):

@@ -6,7 +6,6 @@ predictor through ``serialize``/``deserialize``. See docs/dropin.md for the
 estimator-by-estimator table.
 """
 
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -28,26 +27,15 @@ from gluonts.torch.model.patch_tst import PatchTSTEstimator
 from gluonts.torch.model.simple_feedforward import SimpleFeedForwardEstimator
 from gluonts.torch.model.tft import TemporalFusionTransformerEstimator
 from gluonts.torch.model.tide import TiDEEstimator
-from helpers import StepLosses, seed_all, trainer_kwargs
+from helpers import StepLosses, trainer_kwargs
 
 from gluonts_qf import IQF, IQFOutput
+from gluonts_qf.runs.run import seed_everything
 
 NUM_SERIES = 40
 KNOTS = (0.05, 0.25, 0.5, 0.75, 0.95)
 EVAL_QUANTILES = (0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99)
 BATCHES = 3
-
-
-@pytest.fixture(scope="module")
-def hourly(m4_hourly):
-    """First ``NUM_SERIES`` series of m4_hourly: train and test lists, H, freq."""
-    meta = m4_hourly.metadata
-    return {
-        "train": list(itertools.islice(m4_hourly.train, NUM_SERIES)),
-        "test": list(itertools.islice(m4_hourly.test, NUM_SERIES)),
-        "H": meta.prediction_length,
-        "freq": meta.freq,
-    }
 
 
 def _stack(entries: list[dict], dim: int) -> list[dict]:
@@ -113,7 +101,7 @@ def predict(predictor, dataset, seed: int = 0, num_samples: int = 50):
 
 def test_deepar_trains_predicts_and_round_trips(hourly, tmp_path):
     """Autoregressive sampling: sample forecasts, identical after serde."""
-    seed_all(0)
+    seed_everything(0)
     steps = StepLosses()
     estimator = DeepAREstimator(
         freq=hourly["freq"],
@@ -180,7 +168,7 @@ def test_simple_feedforward_trains_on_crps_and_round_trips(
     monkeypatch.setattr(IQFOutput, "loss", spy)
     monkeypatch.setattr(IQF, "log_prob", no_log_prob)
 
-    seed_all(0)
+    seed_everything(0)
     epochs, batches, steps = 2, 20, StepLosses()
     estimator = SimpleFeedForwardEstimator(
         prediction_length=hourly["H"],
@@ -269,7 +257,7 @@ ESTIMATORS = {
     ],
 )
 def test_other_estimators_accept_iqf_output(hourly, tmp_path, name, pieces):
-    seed_all(0)
+    seed_everything(0)
     horizon, steps = hourly["H"], StepLosses()
     train, test, dim = hourly["train"], hourly["test"], 1
     if name == "i_transformer":  # models a (D, T) target: stack 8 series

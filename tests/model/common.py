@@ -25,7 +25,9 @@ from gluonts.model.forecast import Forecast, SampleForecast
 from gluonts.model.predictor import Predictor
 from gluonts.torch.model.estimator import PyTorchLightningEstimator
 from gluonts.torch.model.forecast import DistributionForecast
-from helpers import StepLosses, seed_all
+from helpers import StepLosses
+
+from gluonts_qf.runs.run import seed_everything
 
 EPOCHS, BATCHES = 2, 3
 LEVELS = (0.01, 0.05, 0.1, 0.3, 0.37, 0.5, 0.7, 0.9, 0.95, 0.99)
@@ -206,7 +208,7 @@ def check_estimator(
     """
     tmp_path = Path(tmp_path)
     test_dataset = dataset if test_dataset is None else test_dataset
-    seed_all(seed)
+    seed_everything(seed)
     steps = StepLosses()
     estimator = make_estimator(
         estimator_or_factory, tmp_path / "lightning", epochs, batches, steps

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 from common import assert_same_forecasts, predict
-from helpers import seed_all, trainer_kwargs
+from helpers import trainer_kwargs
 
 from gluonts_qf import IQFEstimator, MQF2Estimator
+from gluonts_qf.runs.run import seed_everything
+
+NUM_SERIES = 6  # of m4_hourly, the `hourly` fixture (conftest.py)
 
 SMALL = {"hidden_size": 8, "decoder_hidden": 8, "embedding_dim": 2, "batch_size": 8}
 OWN = {
@@ -17,13 +18,8 @@ OWN = {
 }
 
 
-@pytest.fixture(scope="module")
-def hourly(m4_hourly):
-    return list(itertools.islice(m4_hourly.train, 6))
-
-
 def _train_and_predict(cls, data, root, seed: int):
-    seed_all(seed)
+    seed_everything(seed)
     est = cls(
         freq="H",
         prediction_length=48,
@@ -38,9 +34,9 @@ def _train_and_predict(cls, data, root, seed: int):
 
 @pytest.mark.parametrize("cls", [IQFEstimator, MQF2Estimator])
 def test_same_seed_same_forecasts(cls, hourly, tmp_path):
-    first = _train_and_predict(cls, hourly, tmp_path / "a", seed=3)
-    again = _train_and_predict(cls, hourly, tmp_path / "b", seed=3)
+    first = _train_and_predict(cls, hourly["train"], tmp_path / "a", seed=3)
+    again = _train_and_predict(cls, hourly["train"], tmp_path / "b", seed=3)
     assert_same_forecasts(first, again)
-    other = _train_and_predict(cls, hourly, tmp_path / "c", seed=4)
+    other = _train_and_predict(cls, hourly["train"], tmp_path / "c", seed=4)
     with pytest.raises(AssertionError):  # the seed matters: the test can fail
         assert_same_forecasts(first, other)

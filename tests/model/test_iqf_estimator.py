@@ -12,29 +12,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from common import LEVELS, StepLosses, check_estimator, seed_all, trainer_kwargs
+from common import LEVELS, StepLosses, check_estimator, trainer_kwargs
 from gluonts.dataset.common import ListDataset
 from gluonts.evaluation import Evaluator
 
 from gluonts_qf import IQF, IQFEstimator
 from gluonts_qf.model.forking import SCALINGS
 from gluonts_qf.model.iqf import IQFModel
+from gluonts_qf.runs.run import seed_everything
 
 NUM_SERIES = 12
 KNOTS = (0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95)
 SMALL = {"hidden_size": 16, "decoder_hidden": 8, "embedding_dim": 2, "batch_size": 16}
-
-
-@pytest.fixture(scope="module")
-def hourly(m4_hourly):
-    """First NUM_SERIES series of m4_hourly: train and test lists, horizon and freq."""
-    meta = m4_hourly.metadata
-    return {
-        "train": list(itertools.islice(m4_hourly.train, NUM_SERIES)),
-        "test": list(itertools.islice(m4_hourly.test, NUM_SERIES)),
-        "H": meta.prediction_length,
-        "freq": meta.freq,
-    }
 
 
 def small_estimator(freq: str, prediction_length: int, **kwargs) -> IQFEstimator:
@@ -66,7 +55,7 @@ def test_check_estimator(hourly, tmp_path, num_pieces):
 
 def test_quantile_is_exact(hourly):
     """``forecast.quantile(a)`` is the IQF's own quantile, not a sample estimate."""
-    seed_all(0)
+    seed_everything(0)
     est = small_estimator(hourly["freq"], hourly["H"], num_pieces=3)
     predictor = est.create_predictor(
         est.create_transformation(), est.create_lightning_module()
@@ -186,7 +175,7 @@ def _oracle_forecasts(levels, means, test):
 def _learn(tmp_path, epochs: int, batches: int, amplitude: float, seed=0, **kwargs):
     """Train on ``_known`` data; returns (step losses, wQL of trained, oracle, untrained)."""
     levels, means, train, test = _known(seed=seed, amplitude=amplitude)
-    seed_all(seed)
+    seed_everything(seed)
     steps = StepLosses()
     est = IQFEstimator(
         freq="h",
@@ -295,7 +284,7 @@ def train_robust(cls, targets, tmp_path, **kwargs):
 
     Shared with the MQF2 bad-input tests (one matrix, ``CASES``, for both).
     """
-    seed_all(0)
+    seed_everything(0)
     steps = StepLosses()
     est = cls(
         freq="h",

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from common import StepLosses, check_estimator, seed_all, trainer_kwargs
+from common import StepLosses, check_estimator, trainer_kwargs
 from gluonts.dataset.common import ListDataset
 from gluonts.model.forecast import SampleForecast
 
 from gluonts_qf import IQFEstimator, MQF2Estimator
 from gluonts_qf.model.mqf2 import MQF2Model
+from gluonts_qf.runs.run import seed_everything
 
 NUM_SERIES = 8
 SMALL = {
@@ -24,17 +23,6 @@ SMALL = {
     "es_num_samples": 16,
     "batch_size": 16,
 }
-
-
-@pytest.fixture(scope="module")
-def hourly(m4_hourly):
-    meta = m4_hourly.metadata
-    return {
-        "train": list(itertools.islice(m4_hourly.train, NUM_SERIES)),
-        "test": list(itertools.islice(m4_hourly.test, NUM_SERIES)),
-        "H": meta.prediction_length,
-        "freq": meta.freq,
-    }
 
 
 def test_check_estimator(hourly, tmp_path):
@@ -130,7 +118,7 @@ def test_describe_inputs_shapes():
 
 def test_samples_are_in_data_units():
     """An untrained model forecasts around the seasonal-naive anchor, in data units."""
-    seed_all(0)
+    seed_everything(0)
     est = MQF2Estimator(freq="h", prediction_length=4, season_length=4, **SMALL)
     model = est.create_lightning_module().model
     spec = model.describe_inputs(batch_size=2)
@@ -189,7 +177,7 @@ def test_learns_dependence_over_the_horizon(tmp_path):
     samples) stay at ~0. The energy score is weakly sensitive to dependence.
     """
     data = _random_walks()
-    seed_all(0)
+    seed_everything(0)
     steps = StepLosses()
     kwargs = dict(freq="h", prediction_length=LEARN_H, season_length=1)
     est = MQF2Estimator(
@@ -256,7 +244,7 @@ def test_check_estimator_with_missing_values(tmp_path):
 
 def test_loss_masks_unobserved_targets():
     """NaN where unobserved never reaches the loss; fully unobserved windows give 0."""
-    seed_all(0)
+    seed_everything(0)
     est = MQF2Estimator(
         freq="h", prediction_length=4, season_length=2, num_origins=2, **SMALL
     )
@@ -339,7 +327,7 @@ def test_joint_over_series(tmp_path):
     from gluonts.evaluation import MultivariateEvaluator, make_evaluation_predictions
     from gluonts.model.predictor import Predictor
 
-    seed_all(0)
+    seed_everything(0)
     steps = StepLosses()
     est = MQF2Estimator(
         freq="h",
@@ -407,7 +395,7 @@ def test_joint_over_series_learns_cross_series_dependence(tmp_path):
     the low-rank term (rank 4) from its independent start (0.76-0.81 from the
     smooth start it had before); 0.50 without it (rank 0); independent samples: 0.
     """
-    seed_all(0)
+    seed_everything(0)
     est = MQF2Estimator(
         freq="h",
         prediction_length=MV_H,
@@ -430,7 +418,7 @@ def test_joint_over_series_learns_cross_series_dependence(tmp_path):
 
 
 def test_joint_over_series_masks_missing_values():
-    seed_all(0)
+    seed_everything(0)
     est = MQF2Estimator(
         freq="h",
         prediction_length=3,

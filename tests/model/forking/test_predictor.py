@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import torch
 from gluonts.model.predictor import Predictor
-from helpers import StepLosses, seed_all, trainer_kwargs
+from helpers import StepLosses, trainer_kwargs
 
 from gluonts_qf import IQFEstimator
 from gluonts_qf.model.forking.predictor import ForkingPredictor, torch_threads
+from gluonts_qf.runs.run import seed_everything
+
+NUM_SERIES = 4  # of m4_hourly, the `hourly` fixture (conftest.py)
 
 
 @pytest.fixture
@@ -44,16 +45,11 @@ class ThreadsSeen(StepLosses):
         self.threads.append(torch.get_num_threads())
 
 
-@pytest.fixture(scope="module")
-def hourly(m4_hourly):
-    return list(itertools.islice(m4_hourly.train, 4))
-
-
 def test_num_threads_while_training_and_forecasting(
     hourly, two_threads, tmp_path, monkeypatch
 ):
     seen = ThreadsSeen()
-    seed_all(0)
+    seed_everything(0)
     est = IQFEstimator(
         freq="H",
         prediction_length=48,
@@ -63,7 +59,7 @@ def test_num_threads_while_training_and_forecasting(
         trainer_kwargs=trainer_kwargs(tmp_path, 1, [seen]),
     )
     assert est.num_threads == 1  # the default
-    predictor = est.train(hourly)
+    predictor = est.train(hourly["train"])
     assert seen.threads == [1, 1] and torch.get_num_threads() == 2
     assert isinstance(predictor, ForkingPredictor) and predictor.freq == "H"
 
@@ -75,7 +71,7 @@ def test_num_threads_while_training_and_forecasting(
         "forward",
         lambda *a, **k: during.append(torch.get_num_threads()) or forward(*a, **k),
     )
-    forecasts = predictor.predict(hourly)
+    forecasts = predictor.predict(hourly["train"])
     next(forecasts)
     assert torch.get_num_threads() == 2  # between two forecasts: ours
     assert len(list(forecasts)) == 3 and during and set(during) == {1}

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import seed_all, trainer_kwargs
+from helpers import trainer_kwargs
 
 from gluonts_qf import IQFEstimator, MQF2Estimator
+from gluonts_qf.runs.run import seed_everything
 
 ROOT = Path(__file__).resolve().parents[3]
 EPOCHS, KILLED_AT = 4, 2
@@ -43,7 +44,7 @@ make({cls!r}, {root!r}, [Kill()]).train(data)
 
 def make(cls: str, root, callbacks=()):
     """The estimator of every run here, seeded first."""
-    seed_all(0)
+    seed_everything(0)
     est_cls = {"IQFEstimator": IQFEstimator, "MQF2Estimator": MQF2Estimator}[cls]
     return est_cls(
         freq="H",
