@@ -2,7 +2,7 @@
 
 from .distributions import IQF, MQF2, IQFOutput, MQF2Output
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["IQF", "IQFOutput", "MQF2", "MQF2Output", "__version__"]
 
 from .model.iqf import IQFEstimator  # noqa: E402

@@ -201,6 +201,31 @@ def plot_quantile_function(
     return save_figure(fig, path)
 
 
+def plot_backtest(
+    forecasts: Sequence[Forecast],
+    series: Sequence,
+    fan_chart: PathLike,
+    quantile_function: PathLike | None = None,
+    title: str | None = None,
+) -> list[Path]:
+    """The two figures of a backtest: its fan chart and a learned quantile function.
+
+    ``fan_chart``: :func:`plot_fan_chart` of the first series; with a
+    ``quantile_function`` path (for forecasts whose quantile function is exact,
+    e.g. IQF), :func:`plot_quantile_function` of the first series at the
+    middle step, with its observed value. Returns the paths written.
+    """
+    from .evaluation.scores import target_window
+
+    paths = [plot_fan_chart(forecasts, series, fan_chart, title=title)]
+    if quantile_function is not None:
+        fc, ts = forecasts[0], series[0]
+        step = len(fc.index) // 2
+        truth = float(np.ravel(target_window(ts, fc))[step])
+        paths.append(plot_quantile_function(fc, step, quantile_function, truth=truth))
+    return paths
+
+
 # -- decisions (gluonts_qf.decisions) ----------------------------------------
 def plot_service_levels(
     levels: Sequence[float],

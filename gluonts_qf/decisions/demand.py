@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..checks import check_int, check_levels
+from ..distributions.calibrated import CalibratedIQF
 from ..distributions.iqf import IQF
 from ..distributions.spline import partial_expectations, quantile_slope
 
@@ -96,16 +97,7 @@ def _float64(d: IQF) -> IQF:
     def f(t: torch.Tensor | None) -> torch.Tensor | None:
         return None if t is None else t.detach().to(torch.float64)
 
-    return IQF(
-        f(d.knot_levels),
-        f(d.knot_values),
-        f(d.beta_l),
-        f(d.beta_r),
-        f(d.level_shares),
-        f(d.value_shares),
-        f(d.loc),
-        f(d.scale),
-    )
+    return d.replace(**{k: f(v) for k, v in d.params().items()})
 
 
 class IQFDemand(Demand):
@@ -257,9 +249,12 @@ def as_demand(
 def _demand_of(forecast: Any, exact: bool | None, num_samples: int, seed: int):
     """:func:`as_demand` of a GluonTS forecast (no ``item_id`` yet)."""
     dist = getattr(forecast, "distribution", None)
-    if isinstance(dist, IQF):
+    # read through a level map, the quantile function has no closed-form
+    # slope or partial expectations here: a recalibrated IQF answers from samples
+    calibrated = isinstance(dist, CalibratedIQF)
+    if isinstance(dist, IQF) and not (calibrated and exact):
         demand = IQFDemand(dist)
-        if exact is False:
+        if exact is False or calibrated:
             n = check_int("num_samples", num_samples, low=2)
             draws = demand.sample(n, np.random.default_rng(seed))
             return SampleDemand(draws, joint=False)

@@ -84,10 +84,12 @@ class CalibratedIQF(IQF):
         self.level_map = level_map
 
     def replace(self, **params) -> "CalibratedIQF":
-        return CalibratedIQF(self.level_map, **{**self.params(), **params})
+        args = {**self.params(), **params}
+        return CalibratedIQF(self.level_map, **args, validate_args=self._validate_args)
 
     def icdf(self, value: torch.Tensor) -> torch.Tensor:
         value = torch.as_tensor(value).to(self.knot_values)
+        self._validate_levels(value)
         return super().icdf(self.level_map(value))
 
     def cdf(self, value: torch.Tensor) -> torch.Tensor:

@@ -19,6 +19,15 @@ from . import spline as ops
 Levels = Union[Sequence[float], torch.Tensor]
 
 
+class _Increasing(constraints.Constraint):
+    """Strictly increasing along the last axis (the knot values)."""
+
+    event_dim = 1
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        return (value[..., 1:] > value[..., :-1]).all(-1)
+
+
 class IQF(Distribution):
     r"""Incremental (spline) quantile function with exponential tails.
 
@@ -41,9 +50,13 @@ class IQF(Distribution):
         over the last axis), shape: (*batch_shape, K - 1, P). ``None``: ``P == 1``.
     loc, scale
         Optional affine transform of the values, broadcastable to the batch shape.
+    validate_args
+        Check the parameters against :attr:`arg_constraints` when built, and
+        the values given to ``cdf``, ``log_prob`` and ``icdf`` (default
+        ``False``: the parameterisation of :class:`IQFOutput` guarantees them,
+        and a check per training step costs time).
     """
 
-    arg_constraints: Dict[str, constraints.Constraint] = {}
     support = constraints.real
     has_rsample = True
 
@@ -76,6 +89,21 @@ class IQF(Distribution):
         )
         super().__init__(batch_shape=batch_shape, validate_args=validate_args)
 
+    @property
+    def arg_constraints(self) -> Dict[str, constraints.Constraint]:
+        """Increasing knot values, positive tail rates and scale, shares on a simplex."""
+        found = {
+            "knot_values": _Increasing(),
+            "beta_l": constraints.positive,
+            "beta_r": constraints.positive,
+            "loc": constraints.real,
+            "scale": constraints.positive,
+        }
+        if self.level_shares is not None:
+            found.update(level_shares=constraints.simplex)
+            found.update(value_shares=constraints.simplex)
+        return found
+
     def params(self) -> Dict[str, Optional[torch.Tensor]]:
         """The constructor's arguments, ``loc`` and ``scale`` as tensors."""
         return dict(
@@ -91,7 +119,28 @@ class IQF(Distribution):
 
     def replace(self, **params: Optional[torch.Tensor]) -> "IQF":
         """The same kind of distribution with the given parameters replaced."""
-        return type(self)(**{**self.params(), **params})
+        args = {**self.params(), **params}
+        return type(self)(**args, validate_args=self._validate_args)
+
+    def expand(self, batch_shape, _instance=None) -> "IQF":
+        """The same distribution over a larger batch (views, no copies)."""
+        shape = torch.Size(batch_shape)
+
+        def grow(t: Optional[torch.Tensor], trailing: int):
+            if t is None:
+                return None
+            return t.expand(*shape, *t.shape[t.dim() - trailing :])
+
+        p = self.params()
+        return self.replace(
+            knot_values=grow(p["knot_values"], 1),
+            beta_l=grow(p["beta_l"], 0),
+            beta_r=grow(p["beta_r"], 0),
+            level_shares=grow(p["level_shares"], 2),
+            value_shares=grow(p["value_shares"], 2),
+            loc=grow(p["loc"], 0),
+            scale=grow(p["scale"], 0),
+        )
 
     @property
     def num_pieces(self) -> int:
@@ -100,9 +149,14 @@ class IQF(Distribution):
     def _standardize(self, value: torch.Tensor) -> torch.Tensor:
         return (torch.as_tensor(value).to(self.knot_values) - self.loc) / self.scale
 
+    def _validate_levels(self, value: torch.Tensor) -> None:
+        if self._validate_args and not ((value >= 0) & (value <= 1)).all():
+            raise ValueError("quantile levels must lie in [0, 1].")
+
     def icdf(self, value: torch.Tensor) -> torch.Tensor:
         """Quantile function at levels ``value`` (broadcast against the batch)."""
         value = torch.as_tensor(value).to(self.knot_values)
+        self._validate_levels(value)
         return self.loc + self.scale * ops.quantile(self.spline, value)
 
     def quantile(self, levels: Levels) -> torch.Tensor:
@@ -117,9 +171,13 @@ class IQF(Distribution):
         return out.movedim(0, -1)
 
     def cdf(self, value: torch.Tensor) -> torch.Tensor:
+        if self._validate_args:
+            self._validate_sample(torch.as_tensor(value))
         return ops.cdf(self.spline, self._standardize(value))
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        if self._validate_args:
+            self._validate_sample(torch.as_tensor(value))
         z = self._standardize(value)
         return ops.log_density(self.spline, z) - torch.log(self.scale)
 
@@ -215,7 +273,8 @@ class IQFOutput(DistributionOutput):
             ops.increments(beta_r.squeeze(-1), self.tol),
         )
         shape = (*knot_values.shape[:-1], len(self.knot_levels) - 1, self.num_pieces)
-        return args + tuple(ops.shares(x.reshape(shape), self.tol) for x in logits)
+        P = self.num_pieces
+        return args + tuple(ops.shares(x.reshape(shape), self.tol, P) for x in logits)
 
     def distribution(
         self,

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from gluonts.model.forecast import Forecast
 
-from ..distributions.mqf2 import check_beta, energy_score_from_samples
+from ..distributions.energy import check_beta, energy_score_from_samples
 from .scores import forecast_samples, sample_crps, target_window
 
 
@@ -33,7 +33,7 @@ def sample_energy_score(samples: np.ndarray, y: np.ndarray, beta: float = 1.0) -
     ``mean_i ||x_i - y||^b - sum_{i != j} ||x_i - x_j||^b / (2 S (S - 1))``,
     over the coordinates where ``y`` is finite (``nan`` when there are none).
     With one sample it is ``||x - y||^b``. A numpy front end to
-    :func:`gluonts_qf.distributions.mqf2.energy_score_from_samples` (MQF2's
+    :func:`gluonts_qf.distributions.energy.energy_score_from_samples` (MQF2's
     training loss), computed in float64 on the observed coordinates only.
 
     Shapes: samples (S, D), y (D,) -> float.

@@ -1,23 +1,31 @@
-"""Experiment cells: one YAML file per (dataset, model) of a paper experiment.
+"""Experiment cells: one YAML file per paper experiment, a datasets x models matrix.
 
-``configs/<experiment>/<dataset>-<label>.yaml`` (and the tiny-budget mirror
-``configs/smoke/<experiment>/...``) hold one :class:`CellSpec` each::
+``configs/<experiment>.yaml`` holds every :class:`CellSpec` of an experiment::
 
     experiment: iqf
-    dataset: m4_hourly
-    model: iqf            # a name of gluonts_qf.runs.registry
-    label: isqf           # the row's name (default: the model), the file's suffix
-    epochs: 10
-    estimator: {num_pieces: 3}
+    defaults: {epochs: 10, batches_per_epoch: 50, batch_size: 32, lr: 1.0e-3}
+    smoke: {epochs: 1, batches_per_epoch: 2, batch_size: 8, max_series: 8}
+    models:                     # row label -> a model of gluonts_qf.runs.registry
+      iqf: {model: iqf, estimator: {knot_levels: [0.1, 0.5, 0.9]}}
+      isqf: {model: iqf, estimator: {num_pieces: 3}}
+      deepar: {model: deepar}
+    matrix:                     # blocks of datasets x rows
+      - datasets: [m4_hourly, tourism_monthly]
+        models: [iqf, isqf, deepar]
+      - datasets: {exchange_rate: {series: 8}}   # with the dataset's own settings
+        models: [iqf]
+        smoke: {series: 4, max_series: null}
 
-A cell with ``series: M`` scores its model jointly across the first ``M``
-series of the dataset (:mod:`gluonts_qf.reproduce.series`); with
-``estimator: {joint: series}`` MQF2 also trains on them as one
-``M``-dimensional series.
+A cell's settings are the ``defaults``, then its row's, then its dataset's;
+``--smoke`` lays the file's ``smoke`` and then its block's ``smoke`` on top
+(tiny budgets: seconds, used by the tests). A cell with ``series: M`` scores
+its model jointly across the first ``M`` series of the dataset
+(:mod:`gluonts_qf.reproduce.series`); with ``estimator: {joint: series}``
+MQF2 also trains on them as one ``M``-dimensional series.
 
-Every file of an experiment is validated before anything trains: an unknown
-key or a value of the wrong type is a ``ValueError`` naming the key and the
-file.
+Every cell of an experiment is validated before anything trains: an unknown
+key or a value of the wrong type is a ``ValueError`` naming the key, the cell
+and the file.
 """
 
 from __future__ import annotations
@@ -25,65 +33,52 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..checks import check_int, check_optional_int, check_positive
+from ..checks import check_int, check_optional_int
 from ..runs.registry import REGISTRY
-from ..runs.spec import RESERVED, load_config
+from ..runs.spec import Budget, load_config
 
-#: The repository's ``configs/`` folder (cells live in its sub-folders).
+#: The repository's ``configs/`` folder (one ``<experiment>.yaml`` each).
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
-@dataclass(frozen=True)
-class CellSpec:
+@dataclass
+class CellSpec(Budget):
     """One cell of an experiment table: a model trained and backtested on a dataset.
 
     Parameters
     ----------
     experiment
-        The experiment (the config folder's name), e.g. ``"iqf"``.
+        The experiment (the config file's name), e.g. ``"iqf"``.
     dataset
         GluonTS dataset name.
     model
         A model of :mod:`gluonts_qf.runs.registry`.
     label
-        The row's name (default: ``model``); the file is ``<dataset>-<label>.yaml``.
-    epochs, batches_per_epoch, batch_size, lr
-        Training budget (ignored by untrained models).
-    max_series
-        Use only the first ``max_series`` series (``None``: all).
+        The row's name (default: ``model``).
     num_samples
         Samples per forecast for sample-based scores.
     series
         Score jointly across the first ``series`` series, grouped into one
         multivariate series (``None``: each series on its own); the table
         shows the cell under :attr:`group`.
-    estimator
-        Extra estimator arguments; only for our models (``ours`` in the registry).
-    trainer
-        Extra ``lightning.Trainer`` arguments.
     path
         The file it was read from (not a YAML key).
+    epochs, batches_per_epoch, batch_size, lr, max_series, estimator, trainer
+        As for a run (:class:`~gluonts_qf.runs.spec.Budget`); ``estimator``
+        only for our models (``ours`` in the registry).
     """
 
     experiment: str
     dataset: str
     model: str
     label: str = ""
-    epochs: int = 10
-    batches_per_epoch: int = 50
-    batch_size: int = 32
-    lr: float = 1e-3
-    max_series: int | None = None
     num_samples: int = 100
     series: int | None = None
-    estimator: dict[str, Any] = field(default_factory=dict)
-    trainer: dict[str, Any] = field(default_factory=dict)
-    path: Path | None = field(default=None, compare=False)
+    path: Path | None = dataclasses.field(default=None, compare=False)
 
     def settings(self) -> dict[str, Any]:
         """The YAML keys and values (JSON-ready), without ``path``."""
@@ -105,119 +100,146 @@ class CellSpec:
             return self.dataset
         return f"{self.dataset} ({self.series} series)"
 
+    def validate(self) -> CellSpec:
+        """Check every setting; ``ValueError`` naming what to fix."""
+        self.validate_budget()
+        self.num_samples = check_int("num_samples", self.num_samples)
+        self.series = check_optional_int("series", self.series, hint="or null for none")
+        if self.model not in REGISTRY:
+            raise ValueError(
+                f"model {self.model!r} is not in the registry; choose from "
+                f"{', '.join(REGISTRY)}."
+            )
+        if self.estimator and not REGISTRY[self.model].ours:
+            raise ValueError(
+                f"estimator settings apply to our models only ({self.model} is a "
+                "reference model); remove them."
+            )
+        if self.joint_series and self.series is None:
+            raise ValueError(
+                "estimator joint: series needs the cell key series: M (how many "
+                "of the dataset's series to forecast jointly)."
+            )
+        if "target_dim" in self.estimator:
+            raise ValueError(
+                "estimator key 'target_dim' is not allowed; it comes from the "
+                "cell key series."
+            )
+        if self.series is not None and self.max_series is not None:
+            raise ValueError(
+                "series and max_series cannot both be set; series: M already "
+                "takes the first M series."
+            )
+        return self
 
-#: YAML keys and their validators (:mod:`gluonts_qf.checks`, the same as
-#: ``RunSpec``'s, so a value means the same in a cell file and in ``--set``).
-_CHECKS: dict[str, Callable[[str, Any], Any]] = {
-    "experiment": lambda k, v: _check_type(k, v, str, "a string"),
-    "dataset": lambda k, v: _check_type(k, v, str, "a string"),
-    "model": lambda k, v: _check_type(k, v, str, "a string"),
-    "label": lambda k, v: _check_type(k, v, str, "a string"),
-    "epochs": check_int,
-    "batches_per_epoch": check_int,
-    "batch_size": check_int,
-    "lr": check_positive,
-    "max_series": lambda k, v: check_optional_int(k, v, hint="or null for all"),
-    "num_samples": check_int,
-    "series": lambda k, v: check_optional_int(k, v, hint="or null for none"),
-    "estimator": lambda k, v: _check_type(k, v, dict, "a mapping"),
-    "trainer": lambda k, v: _check_type(k, v, dict, "a mapping"),
+
+#: The keys a cell's settings may have (those of :class:`CellSpec` but the
+#: ones the file's structure gives: experiment, dataset, label, path).
+SETTINGS = {f.name for f in dataclasses.fields(CellSpec)} - {
+    "experiment",
+    "dataset",
+    "label",
+    "path",
 }
-_REQUIRED = ("experiment", "dataset", "model")
+_FILE_KEYS = {"experiment", "defaults", "smoke", "models", "matrix"}
+_BLOCK_KEYS = {"datasets", "models", "smoke"}
 
 
-def _check_type(key: str, value: Any, kind: type, what: str) -> Any:
-    if not isinstance(value, kind):
-        raise ValueError(f"{key} must be {what}, got {value!r}.")
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a mapping, got {value!r}.")  # noqa: TRY004
+    unknown = sorted(set(value) - SETTINGS)
+    if unknown:
+        raise ValueError(
+            f"{what}: unknown key(s) {unknown}; allowed: {sorted(SETTINGS)}."
+        )
     return value
 
 
-def _check_value(path: Path, key: str, value: Any) -> Any:
-    """``value`` checked (and normalised: ``3.0`` epochs -> 3) for ``key``."""
-    try:
-        return _CHECKS[key](key, value)
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+def _names(value: Any, what: str) -> dict[str, dict[str, Any]]:
+    """A block's ``datasets`` or ``models``: a list of names, or names -> settings."""
+    if isinstance(value, list):
+        value = dict.fromkeys(value)
+    if not isinstance(value, dict) or not value:
+        raise ValueError(f"{what} must be a non-empty list or mapping, got {value!r}.")
+    return {str(k): _mapping(v, f"{what} {k}") for k, v in value.items()}
 
 
-def load_cell(path: str | Path) -> CellSpec:
-    """Read and validate one cell file; ``ValueError`` names the key and the file."""
-    path = Path(path)
-    values = load_config(path)
-    unknown = sorted(set(values) - set(_CHECKS))
+def _cells(config: dict[str, Any], smoke: bool) -> list[CellSpec]:
+    """Every cell of a parsed experiment file, in file order."""
+    unknown = sorted(set(config) - _FILE_KEYS)
     if unknown:
+        raise ValueError(f"unknown key(s) {unknown}; allowed: {sorted(_FILE_KEYS)}.")
+    experiment = config.get("experiment")
+    if not isinstance(experiment, str):
         raise ValueError(
-            f"{path}: unknown key(s) {unknown}; allowed: {sorted(_CHECKS)}."
+            f"experiment must be the experiment's name, got {experiment!r}."
         )
-    missing = [k for k in _REQUIRED if k not in values]
-    if missing:
-        raise ValueError(f"{path}: missing key(s) {missing}.")
-    values = {k: _check_value(path, k, v) for k, v in values.items()}
-    values.setdefault("label", values["model"])
-    cell = CellSpec(**values, path=path)
-    _check_cell(cell, path)
-    return cell
+    defaults = _mapping(config.get("defaults"), "defaults")
+    overlay = _mapping(config.get("smoke"), "smoke") if smoke else {}
+    rows = _names(config.get("models"), "models")
+    blocks = config.get("matrix")
+    if not isinstance(blocks, list) or not blocks:
+        raise ValueError("matrix must be a list of blocks (datasets x models).")
+    cells, seen = [], set()
+    for i, block in enumerate(blocks):
+        where = f"matrix block {i + 1}"
+        if not isinstance(block, dict) or set(block) - _BLOCK_KEYS:
+            raise ValueError(f"{where} takes the keys {sorted(_BLOCK_KEYS)}.")
+        block_smoke = _mapping(block.get("smoke"), f"{where} smoke") if smoke else {}
+        labels = _names(block.get("models"), f"{where} models")
+        for dataset, own in _names(block.get("datasets"), f"{where} datasets").items():
+            for label in labels:
+                if label not in rows:
+                    raise ValueError(
+                        f"{where}: row {label!r} is not in models; define it there."
+                    )
+                if (dataset, label) in seen:
+                    raise ValueError(f"cell ({dataset}, {label}) is given twice.")
+                seen.add((dataset, label))
+                values = {**defaults, **rows[label], **own, **overlay, **block_smoke}
+                values.setdefault("model", label)
+                cell = CellSpec(
+                    experiment=experiment, dataset=dataset, label=label, **values
+                )
+                try:
+                    cells.append(cell.validate())
+                except ValueError as err:
+                    raise ValueError(f"cell ({dataset}, {label}): {err}") from None
+    return cells
 
 
-def _check_cell(cell: CellSpec, path: Path) -> None:
-    if cell.model not in REGISTRY:
-        raise ValueError(
-            f"{path}: model {cell.model!r} is not in the registry; choose from "
-            f"{', '.join(REGISTRY)}."
-        )
-    if cell.estimator and not REGISTRY[cell.model].ours:
-        raise ValueError(
-            f"{path}: estimator settings apply to our models only "
-            f"({cell.model} is a reference model); remove them."
-        )
-    for key in cell.estimator:
-        if key in RESERVED:
-            raise ValueError(
-                f"{path}: estimator key {key!r} is not allowed; it comes from "
-                f"{RESERVED[key]}."
-            )
-    if cell.joint_series and cell.series is None:
-        raise ValueError(
-            f"{path}: estimator joint: series needs the cell key series: M "
-            "(how many of the dataset's series to forecast jointly)."
-        )
-    if "target_dim" in cell.estimator:
-        raise ValueError(
-            f"{path}: estimator key 'target_dim' is not allowed; it comes from "
-            "the cell key series."
-        )
-    if cell.series is not None and cell.max_series is not None:
-        raise ValueError(
-            f"{path}: series and max_series cannot both be set; series: M "
-            "already takes the first M series."
-        )
-    if path.name != f"{cell.dataset}-{cell.label}.yaml":
-        raise ValueError(
-            f"{path}: the file of dataset {cell.dataset!r} and label "
-            f"{cell.label!r} must be named {cell.dataset}-{cell.label}.yaml."
-        )
-    if path.parent.name != cell.experiment:
-        raise ValueError(
-            f"{path}: experiment {cell.experiment!r} does not match its folder "
-            f"{path.parent.name!r}."
-        )
-
-
-def experiment_folder(
-    experiment: str, smoke: bool = False, config_dir: str | Path | None = None
-) -> Path:
-    """``<config_dir>/[smoke/]<experiment>``, the folder of the experiment's cells."""
+def experiment_file(experiment: str, config_dir: str | Path | None = None) -> Path:
+    """``<config_dir>/<experiment>.yaml``, the file of the experiment's cells."""
     root = Path(config_dir) if config_dir is not None else CONFIG_DIR
-    return root / "smoke" / experiment if smoke else root / experiment
+    return root / f"{experiment}.yaml"
 
 
-def load_cells(folder: str | Path) -> list[CellSpec]:
-    """Every ``*.yaml`` cell of ``folder``, validated, sorted by file name."""
-    folder = Path(folder)
-    files = sorted(folder.glob("*.yaml"))
-    if not files:
-        raise ValueError(f"no cell configs (*.yaml) in {folder}.")
-    return [load_cell(f) for f in files]
+def load_cells(path: str | Path, smoke: bool = False) -> list[CellSpec]:
+    """Every cell of the experiment file ``path`` (``smoke``: with its overlay).
+
+    ``ValueError`` naming the file (and the cell and key) for a missing file,
+    an unknown key, a bad value or an experiment name that is not the file's.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no experiment config at {path}.")
+    try:
+        config = load_config(path)
+        cells = _cells(config, smoke)
+    except ValueError as err:
+        text = str(err)
+        raise ValueError(
+            text if text.startswith(str(path)) else f"{path}: {text}"
+        ) from None
+    if cells[0].experiment != path.stem:
+        raise ValueError(
+            f"{path}: experiment {cells[0].experiment!r} does not match the file's "
+            f"name {path.stem!r}."
+        )
+    return [dataclasses.replace(c, path=path) for c in cells]
 
 
 def fingerprint(cell: CellSpec, seed: int, budget: float) -> str:

@@ -14,21 +14,26 @@ def add_reproduce_parser(subs) -> None:
     p = subs.add_parser(
         "reproduce",
         help="re-run a paper's experiment: every dataset x model cell, cached",
-        description="Train and backtest every cell (configs/<experiment>/"
-        "<dataset>-<model>.yaml) of a paper experiment, one progress line per cell, "
+        description="Train and backtest every cell (configs/<experiment>.yaml: a "
+        "datasets x models matrix) of a paper experiment, one progress line per cell, "
         "and write per-cell JSON, <experiment>.csv/.md and figures to --out. Finished "
         "cells are cached: run the same command again to resume.",
     )
     add = p.add_argument
     add("--experiment", required=True, metavar="NAME", help="iqf, mqf2 or figures")
-    add("--smoke", action="store_true", help="tiny budgets (configs/smoke/...)")
+    add("--smoke", action="store_true", help="tiny budgets (the file's smoke settings)")
     add("--datasets", type=name_list, metavar="LIST", help="default: all offline")
     add("--models", type=name_list, metavar="LIST", help="row labels; default all")
     add("--seeds", type=positive_int, default=1, metavar="N", help="default 1")
     add("--budget", type=positive_float, default=1.0, help="scale of the epochs")
     add("--out", type=Path, metavar="DIR", help="default runs/reproduce/<experiment>")
     add("--published", type=Path, metavar="CSV", help="published numbers to add")
-    add("--configs", type=Path, metavar="DIR", help="config folder (default configs/)")
+    add(
+        "--configs",
+        type=Path,
+        metavar="DIR",
+        help="folder of <experiment>.yaml (default configs/)",
+    )
     add("--data-dir", type=Path, metavar="DIR", help="folder of GluonTS datasets")
     add("--no-figures", action="store_true", help="skip the PNG figures")
     p.set_defaults(func=run_reproduce, parser=p, quiet=True)

@@ -1,8 +1,8 @@
 """Reproduce the papers' experiments: every cell of a table, cached and resumable.
 
 ``gluonts-qf reproduce --experiment iqf`` (or :func:`reproduce`) trains and
-backtests each cell of ``configs/<experiment>/`` (one YAML file per dataset x
-model, :mod:`gluonts_qf.reproduce.cells`) for each seed, and writes under
+backtests each cell of ``configs/<experiment>.yaml`` (a datasets x models
+matrix, :mod:`gluonts_qf.reproduce.cells`) for each seed, and writes under
 ``--out``::
 
     cells/<dataset>/<label>-seed<k>.json   one finished cell (the resume cache)
@@ -39,7 +39,7 @@ from ..runs.registry import get_model
 from ..runs.run import PreparedRun, fit
 from ..runs.spec import RunSpec
 from .cache import read_cell, write_atomic
-from .cells import CellSpec, experiment_folder, fingerprint, load_cells
+from .cells import CellSpec, experiment_file, fingerprint, load_cells
 from .correlation import correlation_figures
 from .experiments import Experiment, cell_metrics, get_experiment
 from .figures import run_figures
@@ -146,20 +146,17 @@ def _finite(value: float) -> float | None:
 def _cell_figures(cell: CellSpec, res: BacktestResult, folder: Path) -> None:
     """The fan chart, and the learned quantile function for exact-quantile models."""
     try:
-        from ..plotting import plot_fan_chart, plot_quantile_function
-    except ImportError:  # pragma: no cover - matplotlib is imported lazily
-        return
-    folder = folder / cell.dataset
-    title = f"{cell.dataset}: {cell.label}"
-    try:
-        plot_fan_chart(
-            res.forecasts, res.series, folder / f"{cell.label}-fan.png", title=title
+        from ..plotting import plot_backtest
+
+        folder = folder / cell.dataset
+        exact = get_model(cell.model).exact_quantiles
+        plot_backtest(
+            res.forecasts,
+            res.series,
+            folder / f"{cell.label}-fan.png",
+            folder / f"{cell.label}-quantile_function.png" if exact else None,
+            title=f"{cell.dataset}: {cell.label}",
         )
-        if get_model(cell.model).exact_quantiles:
-            step = len(res.forecasts[0].index) // 2
-            plot_quantile_function(
-                res.forecasts[0], step, folder / f"{cell.label}-quantile_function.png"
-            )
     except ImportError:  # matplotlib is an optional extra
         pass
 
@@ -270,7 +267,8 @@ def reproduce(
         :mod:`gluonts_qf.reproduce.figures`; it takes only ``smoke``,
         ``out``, ``figures`` and ``log``).
     smoke
-        Use ``configs/smoke/<experiment>/`` (tiny budgets) instead.
+        Lay the experiment file's ``smoke`` settings over every cell (tiny
+        budgets, the first series: seconds).
     datasets, models
         Run only these datasets and models (row labels); default: every cell
         whose dataset the data folder holds.
@@ -282,7 +280,8 @@ def reproduce(
         CSV of published numbers (``dataset, model, metric, value, source``)
         shown beside ours, with our distance to the best of them.
     data_dir, config_dir
-        Folders of the GluonTS datasets and of the cell configs.
+        Folders of the GluonTS datasets and of the experiment files
+        (``<config_dir>/<experiment>.yaml``, default the repository's ``configs/``).
     budget
         Scale of every cell's epochs (e.g. 10 for the papers' long schedules).
     figures
@@ -299,7 +298,7 @@ def reproduce(
         rows, files = run_figures(out, smoke, figures, log)
         return Reproduction(exp, [], rows, out, files)
     pub = load_published(published) if published is not None else None
-    cells = load_cells(experiment_folder(exp.name, smoke, config_dir))
+    cells = load_cells(experiment_file(exp.name, config_dir), smoke)
     cells = select_cells(cells, datasets, models, data_dir)
     folder, data, records = find_data_dir(data_dir), {}, []
     total = len(cells) * seeds

@@ -36,8 +36,57 @@ RESERVED = {
 MIN_SEED = -(2**63)
 
 
+@dataclass(kw_only=True)
+class Budget:
+    """The training settings a run and a reproduction cell share, validated once.
+
+    Parameters
+    ----------
+    epochs, batches_per_epoch, batch_size, lr
+        Training budget, shared by the model and the trained baselines.
+    max_series
+        Use only the first ``max_series`` train and test series (quick runs).
+    estimator
+        Extra keyword arguments of the model's estimator (e.g. ``hidden_size``).
+    trainer
+        Extra ``lightning.Trainer`` arguments (e.g. ``gradient_clip_val``).
+    """
+
+    epochs: int = 10
+    batches_per_epoch: int = 50
+    batch_size: int = 32
+    lr: float = 1e-3
+    max_series: int | None = None
+    estimator: dict[str, Any] = field(default_factory=dict)
+    trainer: dict[str, Any] = field(default_factory=dict)
+
+    def validate_budget(self) -> None:
+        """Check (and normalise: ``3.0`` epochs -> 3) these fields; ``ValueError``."""
+        for name in ("epochs", "batches_per_epoch", "batch_size"):
+            setattr(self, name, check_int(name, getattr(self, name)))
+        self.max_series = check_optional_int(
+            "max_series", self.max_series, hint="or null for all"
+        )
+        with contextlib.suppress(TypeError, ValueError):
+            self.lr = float(self.lr)  # YAML reads 1e-3 (no dot) as a string
+        self.lr = check_positive("lr", self.lr)
+        for name in ("estimator", "trainer"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(  # noqa: TRY004
+                    f"{name} must be a mapping of keyword arguments, "
+                    f"got {getattr(self, name)!r}."
+                )
+        check_trainer_settings(self.trainer)
+        for key in self.estimator:
+            if key in RESERVED:
+                raise ValueError(
+                    f"estimator setting {key!r} is not allowed; it comes from "
+                    f"{RESERVED[key]}."
+                )
+
+
 @dataclass
-class RunSpec:
+class RunSpec(Budget):
     """What to train and compare: dataset, model, budget and baselines.
 
     Parameters
@@ -50,38 +99,25 @@ class RunSpec:
         Folder of GluonTS datasets; default ``$GLUONTS_QF_DATA``, then
         ``../shared/data/gluonts`` if it holds the dataset, then GluonTS's own
         location (:func:`~gluonts_qf.runs.data.find_data_dir`).
-    epochs, batches_per_epoch, batch_size, lr
-        Training budget, shared by the model and the trained baselines.
     seed
         Seed set before each model is trained.
-    max_series
-        Use only the first ``max_series`` train and test series (quick runs).
     baselines
         Baselines of the registry (``"seasonal_naive"``, ``"deepar"``,
         ``"feedforward"``), in any form :func:`parse_baselines` reads.
-    estimator
-        Extra keyword arguments of the model's estimator (e.g. ``hidden_size``).
-    trainer
-        Extra ``lightning.Trainer`` arguments (e.g. ``gradient_clip_val``).
     num_threads
         Torch threads while training and forecasting, for the model and the
         baselines (default :data:`gluonts_qf.threads.DEFAULT_NUM_THREADS`).
     quiet
         No progress bars or training logs.
+    epochs, batches_per_epoch, batch_size, lr, max_series, estimator, trainer
+        See :class:`Budget`.
     """
 
     dataset: str
     model: str = "iqf"
     data_dir: Path | None = None
-    epochs: int = 10
-    batches_per_epoch: int = 50
-    batch_size: int = 32
-    lr: float = 1e-3
     seed: int = 0
-    max_series: int | None = None
     baselines: list[str] = field(default_factory=lambda: ["seasonal_naive"])
-    estimator: dict[str, Any] = field(default_factory=dict)
-    trainer: dict[str, Any] = field(default_factory=dict)
     num_threads: int = DEFAULT_NUM_THREADS
     quiet: bool = False
 
@@ -103,31 +139,13 @@ class RunSpec:
 
         Idempotent: a validated spec validates again unchanged.
         """
-        for name in ("epochs", "batches_per_epoch", "batch_size"):
-            setattr(self, name, check_int(name, getattr(self, name)))
-        self.max_series = check_optional_int("max_series", self.max_series)
+        self.validate_budget()
         if self.num_threads is None:  # a config's "num_threads: null"
             self.num_threads = DEFAULT_NUM_THREADS
         self.num_threads = check_int("num_threads", self.num_threads)
         self.seed = check_int("seed", self.seed, low=MIN_SEED)
-        with contextlib.suppress(TypeError, ValueError):
-            self.lr = float(self.lr)  # YAML reads 1e-3 (no dot) as a string
-        self.lr = check_positive("lr", self.lr)
         self.model = check_choice("model", self.model, model_names(ours=True))
         self.baselines = parse_baselines(self.baselines)
-        for name in ("estimator", "trainer"):
-            if not isinstance(getattr(self, name), dict):
-                raise ValueError(  # noqa: TRY004
-                    f"{name} must be a mapping of keyword arguments, "
-                    f"got {getattr(self, name)!r}."
-                )
-        check_trainer_settings(self.trainer)
-        for key in self.estimator:
-            if key in RESERVED:
-                raise ValueError(
-                    f"estimator setting {key!r} is not allowed; it comes from "
-                    f"{RESERVED[key]}."
-                )
         if self.data_dir is not None:
             self.data_dir = Path(self.data_dir).expanduser()
         return self

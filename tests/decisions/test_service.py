@@ -25,6 +25,7 @@ from scipy import integrate, stats
 
 from gluonts_qf import IQF
 from gluonts_qf import decisions as dec
+from gluonts_qf.distributions.calibrated import LevelMap, with_map
 
 MU, SIGMA = 10.0, 2.0
 LEVELS = np.array([0.3, 0.5, 0.8, 0.9, 0.94, 0.95, 0.99])
@@ -261,3 +262,17 @@ def test_exact_answers_need_an_iqf_forecast():
         dec.service_tradeoff(f, [0.9], exact=True)
     with pytest.raises(ValueError, match="copy_dim"):
         dec.as_demand(sample_forecast(np.zeros((10, 3, 2))))
+
+
+def test_a_recalibrated_forecast_is_decided_through_its_level_map():
+    """A level map that moves 0.9 to 0.97: the 90% stock is the base IQF's
+    97% quantile (from samples; the map leaves no closed form here)."""
+    base = normal_iqf(MU, SIGMA, steps=1)
+    calibrated = with_map(base, LevelMap([0.9], [0.97]))
+    demand = dec.as_demand(iqf_forecast(calibrated), num_samples=20000)
+    tr = dec.service_tradeoff([demand], [0.9])
+    assert not tr.exact
+    want = MU + SIGMA * stats.norm.ppf(0.97)
+    assert tr.quantity[0, 0] == pytest.approx(want, abs=0.1 * SIGMA)  # 3 s.e.
+    with pytest.raises(ValueError, match="exact"):
+        dec.as_demand(iqf_forecast(calibrated), exact=True)

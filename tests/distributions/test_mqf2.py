@@ -14,7 +14,7 @@ from helpers import brute_force_energy_score
 from scipy import integrate, special
 
 from gluonts_qf import MQF2, MQF2Output
-from gluonts_qf.distributions.mqf2 import energy_score_from_samples
+from gluonts_qf.distributions.energy import energy_score_from_samples
 from gluonts_qf.nn import PICNN
 from gluonts_qf.nn.picnn import inv_softplus
 from gluonts_qf.reproduce.figures import fit_gaussian

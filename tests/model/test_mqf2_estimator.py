@@ -104,7 +104,7 @@ def test_describe_inputs_shapes():
     with torch.no_grad():
         samples = model(**zeros)
     assert samples.shape == (3, 11, T) and torch.isfinite(samples).all()
-    assert model(**zeros, num_samples=4).shape == (3, 4, T)
+    assert model.forecast(**zeros, num_samples=4).shape == (3, 4, T)
     loss = model.loss(
         **zeros,
         future_target=torch.zeros(3, T),
@@ -129,7 +129,7 @@ def test_samples_are_in_data_units():
     inputs["past_target"] = torch.stack([1e3 + base, 1e6 + 100 * base])
     inputs["past_observed_values"] = torch.ones(2, L)
     with torch.no_grad():
-        samples = model(**inputs, num_samples=200)  # (2, 200, 4)
+        samples = model.forecast(**inputs, num_samples=200)  # (2, 200, 4)
     anchor = inputs["past_target"][:, -4:]  # the last season
     median = samples.median(1).values
     spread = torch.tensor([[1.0], [100.0]])  # seasonal differences are 0 -> MAD

@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gluonts_qf.reproduce.experiments import EXPERIMENTS
 from gluonts_qf.runs.spec import (
     RunSpec,
     load_config,
@@ -13,13 +12,10 @@ from gluonts_qf.runs.spec import (
     parse_settings,
 )
 
-# run configs; the cells of `gluonts-qf reproduce` (configs/[smoke/]<experiment>/)
-# are another format, checked in test_cells.py
-CONFIGS = sorted(
-    p
-    for p in (Path(__file__).resolve().parents[2] / "configs").rglob("*.yaml")
-    if p.parent.name not in EXPERIMENTS
-)
+# run configs (configs/<kind>/<dataset>-<model>.yaml); the experiments of
+# `gluonts-qf reproduce` (configs/<experiment>.yaml) are another format,
+# checked in tests/reproduce/test_cells.py
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*/*.yaml"))
 
 
 def test_configs_exist():

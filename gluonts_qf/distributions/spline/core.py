@@ -76,13 +76,19 @@ def increments(raw: torch.Tensor, tol: float) -> torch.Tensor:
     return F.softplus(raw) + tol
 
 
-def shares(logits: torch.Tensor, tol: float) -> torch.Tensor:
+def shares(
+    logits: torch.Tensor, tol: float, num_pieces: int | None = None
+) -> torch.Tensor:
     """Softmax shares with a floor: ``(softmax + tol) / (1 + P tol)``.
 
     shape: (..., P) -> (..., P); every share is at least ``tol / (1 + P tol)``
-    and the shares sum to one along the last axis.
+    and the shares sum to one along the last axis. ``num_pieces`` (``P``, as a
+    Python int; default ``logits.shape[-1]``) keeps the normaliser a Python
+    float under ``torch.jit.trace``, where a shape is a tensor, so a traced
+    model computes the same bits as the eager one.
     """
-    norm = 1.0 / (1.0 + logits.shape[-1] * tol)
+    P = logits.shape[-1] if num_pieces is None else num_pieces
+    norm = 1.0 / (1.0 + P * tol)
     # softmax written out: torch.softmax is slow on CPU for a short last axis.
     # Subtracting the (detached) row maximum changes neither value nor gradient.
     e = torch.exp(logits - logits.detach().amax(dim=-1, keepdim=True))

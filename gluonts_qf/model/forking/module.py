@@ -12,10 +12,10 @@ from .encoder import Encoded, ForkingEncoder
 class ForkingModel(nn.Module):
     """Base ``nn.Module``: a :class:`ForkingEncoder` plus the input description.
 
-    Subclasses add a head, ``forward(**inputs)`` and
-    ``loss(future_target, future_observed_values, **inputs)``, where ``inputs``
-    are the tensors named by :meth:`describe_inputs` (GluonTS passes them by
-    keyword). Arguments are the encoder's (see :class:`ForkingEncoder`).
+    Subclasses add a head, ``forecast(**inputs)`` (what :meth:`forward`
+    returns) and ``loss(future_target, future_observed_values, **inputs)``,
+    where ``inputs`` are the tensors named by :meth:`describe_inputs` (GluonTS
+    passes them by keyword). Arguments are the encoder's (see :class:`ForkingEncoder`).
     """
 
     def __init__(self, **encoder_kwargs) -> None:
@@ -25,6 +25,34 @@ class ForkingModel(nn.Module):
         self.num_time_feat = encoder_kwargs["num_time_feat"]
         self.num_cat = len(encoder_kwargs["cardinality"])
         self.num_feat_static_real = encoder_kwargs["num_feat_static_real"]
+
+    def forward(
+        self,
+        feat_static_cat: torch.Tensor,
+        feat_static_real: torch.Tensor,
+        past_time_feat: torch.Tensor,
+        past_target: torch.Tensor,
+        past_observed_values: torch.Tensor,
+        future_time_feat: torch.Tensor,
+    ):
+        """The forecast of the last origin: each model's :meth:`forecast`.
+
+        The inputs of :meth:`describe_inputs`, named, so GluonTS's predictor
+        (which passes them by keyword) and ``torch.jit.trace(model,
+        example_kwarg_inputs=...)`` both call it.
+        """
+        return self.forecast(
+            feat_static_cat=feat_static_cat,
+            feat_static_real=feat_static_real,
+            past_time_feat=past_time_feat,
+            past_target=past_target,
+            past_observed_values=past_observed_values,
+            future_time_feat=future_time_feat,
+        )
+
+    def forecast(self, **inputs: torch.Tensor):
+        """The model's forecast of the last origin, from the named inputs."""
+        raise NotImplementedError
 
     @property
     def past_length(self) -> int:

@@ -32,7 +32,7 @@ class IQFModel(ForkingModel):
         self.args_proj = self.distr_output.get_args_proj(self.encoder.decoder_hidden)
         self.distr_output.init_args_proj(self.args_proj)
 
-    def forward(
+    def forecast(
         self, **inputs: torch.Tensor
     ) -> Tuple[Tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
         """IQF arguments for the next ``T`` steps of the last origin.

@@ -5,7 +5,7 @@ from typing import Any, Dict, Optional
 from gluonts.pydantic import pydantic
 
 from ...checks import check_choice, check_int
-from ...distributions.mqf2 import MQF2Output
+from ...distributions.mqf2 import DEFAULTS, MQF2Output
 from ..forking.estimator import ForkingEstimator
 from ..forking.signature import with_shared_arguments
 from .lightning_module import MQF2LightningModule
@@ -41,6 +41,8 @@ class MQF2Estimator(ForkingEstimator):
     picnn_hidden_size, picnn_num_layers, picnn_context_dim, picnn_rank
         The PICNN potential (see :class:`~gluonts_qf.MQF2Output`; ``picnn_rank``
         is its ``rank``, the low-rank quadratic for dependence, 0 for none).
+        Defaults here and in ``MQF2Output`` are the same
+        (:data:`gluonts_qf.distributions.mqf2.DEFAULTS`).
     objective
         ``"energy"`` (default: the energy score) or ``"likelihood"`` (the exact
         negative log-likelihood, Kan et al.'s maximum-likelihood mode; each
@@ -62,14 +64,14 @@ class MQF2Estimator(ForkingEstimator):
 
     def __init__(
         self,
-        picnn_hidden_size: pydantic.StrictInt = 32,
-        picnn_num_layers: pydantic.StrictInt = 2,
-        picnn_context_dim: Optional[pydantic.StrictInt] = None,
-        picnn_rank: pydantic.StrictInt = 4,
-        es_num_samples: pydantic.StrictInt = 50,
-        beta: float = 1.0,
-        eps: float = 1e-3,
-        threshold_input: float = 100.0,
+        picnn_hidden_size: pydantic.StrictInt = DEFAULTS.hidden_size,
+        picnn_num_layers: pydantic.StrictInt = DEFAULTS.num_layers,
+        picnn_context_dim: Optional[pydantic.StrictInt] = DEFAULTS.context_dim,
+        picnn_rank: pydantic.StrictInt = DEFAULTS.rank,
+        es_num_samples: pydantic.StrictInt = DEFAULTS.es_num_samples,
+        beta: float = DEFAULTS.beta,
+        eps: float = DEFAULTS.eps,
+        threshold_input: float = DEFAULTS.threshold_input,
         num_parallel_samples: pydantic.StrictInt = 100,
         joint: str = "horizon",
         target_dim: Optional[pydantic.StrictInt] = None,

@@ -119,7 +119,7 @@ class MQF2Model(ForkingModel):
         features = features.reshape(BM // M, M, F, -1).transpose(1, 2)
         return self.args_proj(features.reshape(BM // M, F, -1))
 
-    def forward(
+    def forecast(
         self, num_samples: Optional[int] = None, **inputs: torch.Tensor
     ) -> torch.Tensor:
         """Joint samples of the next ``T`` steps of the last origin.
