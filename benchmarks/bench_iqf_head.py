@@ -9,7 +9,7 @@ Both heads get the same distribution parameters: knot levels ``a`` (K,),
 increasing knot values (B, T, K), tail rates (B, T) and the raw piece logits
 (B, T, K-1, P). GluonTS's ``ISQF(spline_knots, spline_heights, beta_l, beta_r,
 qk_y, qk_x, tol)`` maps the logits to shares inside its constructor; ours maps
-them with ``_iqf_ops.shares`` and builds ``IQF(a, qk_y, beta_l, beta_r,
+them with ``spline.shares`` and builds ``IQF(a, qk_y, beta_l, beta_r,
 level_shares, value_shares)``. Every timed call includes building the
 distribution from those tensors. Timed, in one process and interleaved round
 by round so that both sides see the same machine load:
@@ -542,7 +542,7 @@ def docs_section(args, load: float, tim_text: str, num_text: str, summary: str) 
         f"Workload: {B} x {T} targets, K = {K} knot levels linspace(0.1, 0.9), "
         f"tol = {TOL}, float32, identical parameters for both heads. Each call "
         "builds the distribution from the same tensors (ours maps the logits with "
-        "`_iqf_ops.shares`, GluonTS inside `ISQF.__init__`). CRPS: forward and "
+        "`spline.shares`, GluonTS inside `ISQF.__init__`). CRPS: forward and "
         "backward of the summed CRPS, gradients w.r.t. the logits, knot values and "
         f"tail rates. Quantiles: {NUM_LEVELS} levels, no gradients (GluonTS: "
         "`ISQF.quantile(alpha)` with alpha of shape (L, B, T)). Samples: "

@@ -14,6 +14,7 @@ from gluonts.torch.distributions import DistributionOutput
 from torch.distributions import Distribution, constraints
 
 from ..checks import check_int, check_levels, check_positive
+from ..nn.init import inv_softplus
 from . import spline as ops
 
 Levels = Union[Sequence[float], torch.Tensor]
@@ -314,7 +315,6 @@ class IQFOutput(DistributionOutput):
         a = torch.tensor(self.knot_levels, dtype=torch.float64)
         z = normal.icdf(a) * spread
         steps = (z[1:] - z[:-1] - self.tol).clamp(min=1e-6)
-        inv_softplus = lambda x: x + torch.log(-torch.expm1(-x))  # noqa: E731
         # tail rates continuing the Gaussian slope q'(a) = spread / pdf(z(a))
         pdf = lambda x: normal.log_prob(x).exp()  # noqa: E731
         beta_l = pdf(z[0] / spread) / (a[0] * spread)

@@ -218,7 +218,8 @@ def experiment_file(experiment: str, config_dir: str | Path | None = None) -> Pa
 
 
 def load_cells(path: str | Path, smoke: bool = False) -> list[CellSpec]:
-    """Every cell of the experiment file ``path`` (``smoke``: with its overlay).
+    """Every cell of the experiment file ``path`` (``smoke``: with its overlay),
+    sorted by dataset and row label (the order of the tables).
 
     ``ValueError`` naming the file (and the cell and key) for a missing file,
     an unknown key, a bad value or an experiment name that is not the file's.
@@ -239,6 +240,7 @@ def load_cells(path: str | Path, smoke: bool = False) -> list[CellSpec]:
             f"{path}: experiment {cells[0].experiment!r} does not match the file's "
             f"name {path.stem!r}."
         )
+    cells.sort(key=lambda c: (c.dataset, c.label))  # the tables' order
     return [dataclasses.replace(c, path=path) for c in cells]
 
 

@@ -19,7 +19,6 @@ target's. Nothing is cached: the whole experiment takes seconds.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import torch
 
 from ..distributions import spline as ops
 from ..distributions.iqf import IQF
+from ..nn.init import inv_softplus
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,7 @@ def fit_iqf(
     tol = 1e-4
     levels = torch.as_tensor(even_levels(num_knots), dtype=torch.float64)
     step = 4 * y.std() / max(num_knots - 1, 1)
-    inv_softplus = math.log(math.expm1(float(step)))
-    raw = torch.full((num_knots,), inv_softplus, dtype=torch.float64)
+    raw = torch.full((num_knots,), inv_softplus(float(step)), dtype=torch.float64)
     raw[0] = y.mean() - 2 * y.std()
     raw = raw.requires_grad_(True)
     tails = torch.zeros(2, dtype=torch.float64, requires_grad=True)

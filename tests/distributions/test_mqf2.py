@@ -16,7 +16,7 @@ from scipy import integrate, special
 from gluonts_qf import MQF2, MQF2Output
 from gluonts_qf.distributions.energy import energy_score_from_samples
 from gluonts_qf.nn import PICNN
-from gluonts_qf.nn.picnn import inv_softplus
+from gluonts_qf.nn.init import inv_softplus
 from gluonts_qf.reproduce.figures import fit_gaussian
 
 F64 = torch.float64

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gluonts_qf.nn import PICNN
-from gluonts_qf.nn.picnn import QUAD_INIT, low_rank_init
+from gluonts_qf.nn.init import QUAD_INIT, low_rank_init
 
 F64 = torch.float64
 
