@@ -1,0 +1,112 @@
+"""Command-line plumbing shared by every ``gluonts-qf`` command.
+
+Argument types that check their value (``positive_int``, ``level_list``, ...),
+the data and predictor options, and :func:`usage_errors`, which turns a
+``ValueError`` into argparse's one-line message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ..checks import check_int, check_levels, check_positive
+from .spec import parse_baselines
+
+
+def _parsed(
+    text: str, parse: Callable[[str], Any], check: Callable[..., Any], what: str
+):
+    """``check("value", parse(text))``; an argparse error naming ``what`` otherwise."""
+    try:
+        return check("value", parse(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """Argument type: an integer >= 1."""
+    return _parsed(text, int, check_int, "a positive integer")
+
+
+def positive_float(text: str) -> float:
+    """Argument type: a finite number > 0."""
+    return _parsed(text, float, check_positive, "a positive number")
+
+
+def level_list(text: str) -> list[float]:
+    """``"0.05,0.5,0.95"`` -> ``[0.05, 0.5, 0.95]``, each strictly inside (0, 1)."""
+    try:
+        levels = [float(x) for x in text.split(",") if x.strip()]
+        check_levels(levels)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(
+            "levels must be comma-separated numbers strictly between 0 and 1 "
+            f"(e.g. 0.05,0.5,0.95), got {text!r}"
+        ) from err
+    return list(dict.fromkeys(levels))
+
+
+def name_list(text: str) -> list[str]:
+    """``"a,b"`` -> ``["a", "b"]`` (at least one name)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated names, got {text!r}"
+        )
+    return names
+
+
+def baseline_list(text: str) -> list[str]:
+    """``"seasonal_naive,deepar"`` -> names of baselines (or ``[]`` for ``none``)."""
+    try:
+        return parse_baselines(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).rstrip(".")) from err
+
+
+def add_predictor_options(p: argparse.ArgumentParser) -> None:
+    """``--predictor`` and the data options, shared by ``forecast`` and ``decide``."""
+    p.add_argument(
+        "--predictor",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="a saved predictor, or the --out folder of `gluonts-qf train`",
+    )
+    add_data_options(p, required=True)
+
+
+def add_data_options(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument(
+        "--dataset",
+        required=required,
+        metavar="NAME",
+        help="GluonTS dataset name, e.g. m4_hourly",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="folder of GluonTS datasets (default $GLUONTS_QF_DATA, then "
+        "../shared/data/gluonts if it holds the dataset, then GluonTS's own "
+        "location, which downloads)",
+    )
+    p.add_argument(
+        "--max-series",
+        type=positive_int,
+        metavar="N",
+        help="use only the first N series (quick runs)",
+    )
+
+
+@contextlib.contextmanager
+def usage_errors(args: argparse.Namespace) -> Iterator[None]:
+    """Bad input (``ValueError``) becomes an argparse error: message, exit 2."""
+    try:
+        yield
+    except ValueError as err:
+        args.parser.error(str(err))
