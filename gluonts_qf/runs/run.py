@@ -16,16 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
-import math
 import os
 import random
 import shutil
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +34,7 @@ from ..threads import torch_threads
 from .data import load_data
 from .registry import get_model
 from .spec import RunSpec
+
 
 @dataclass
 class PreparedRun:

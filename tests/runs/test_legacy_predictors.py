@@ -53,7 +53,9 @@ def test_the_old_calibrated_head_becomes_todays_wrapping_the_trained_head():
     assert head.distr_output.knot_levels == tuple(saved["knot_levels"]["args"][0])
     assert head.map_values == saved["map_values"]
     # the saved folder itself is left as it was
-    assert "gluonts_qf.calibration" in (SAVED / "iqf_tails" / "predictor.json").read_text()
+    assert (
+        "gluonts_qf.calibration" in (SAVED / "iqf_tails" / "predictor.json").read_text()
+    )
 
 
 def test_rewrite_leaves_todays_trees_alone_and_renames_moved_classes():

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from gluonts_qf.runs import RunSpec, prepare, predictors, run
+from gluonts_qf.runs import RunSpec, predictors, prepare, run
 from gluonts_qf.runs import data as ds_mod
 
 
@@ -92,7 +92,9 @@ def test_save_predictor_is_atomic(tmp_path):
     folder = tmp_path / "predictor"
     predictors.save_predictor(_Saving({"a.json": "old", "b.pt": "old"}), folder)
     with pytest.raises(KeyboardInterrupt):
-        predictors.save_predictor(_Saving({"a.json": "new", "b.pt": "new"}, True), folder)
+        predictors.save_predictor(
+            _Saving({"a.json": "new", "b.pt": "new"}, True), folder
+        )
     # the old predictor, whole; no half-written folder left behind
     assert {p.name: p.read_text() for p in folder.iterdir()} == {
         "a.json": "old",
