@@ -41,13 +41,14 @@ def wql(y: np.ndarray, q: np.ndarray, levels: np.ndarray) -> float:
 
 
 def evaluate(name: str, calibration: str, seed: int) -> str:
-    ds, train, test = load_data(name)
+    data = load_data(name)
+    train, test = data.train, data.test
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
     est = IQFEstimator(
-        ds.metadata.freq,
-        int(ds.metadata.prediction_length),
+        data.freq,
+        data.prediction_length,
         batch_size=32,
         num_batches_per_epoch=50,
         calibration=calibration,

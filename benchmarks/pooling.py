@@ -54,8 +54,9 @@ def _summary(pooled: list, totals: np.ndarray) -> dict:
 
 
 def run(name: str, dim: int, args) -> list[tuple]:
-    ds, train, test = load_data(name, args.data_dir)
-    freq, horizon = ds.metadata.freq, int(ds.metadata.prediction_length)
+    data = load_data(name, args.data_dir)
+    train, test = data.train, data.test
+    freq, horizon = data.freq, data.prediction_length
     groups = group_series(train, test, dim)
     frames = grouped_frames(groups.grouped_test, freq)
     totals = np.stack([f.values[-horizon:].sum(1) for f in frames])  # (dates, T)

@@ -49,13 +49,14 @@ class Watch(pl.Callback):
 
 def soak_estimator(model: str, name: str, args, root: Path) -> dict:
     """Train ``model`` on dataset ``name`` for ``args.steps`` steps, watched."""
-    ds, train, _ = load_data(name, args.data_dir, args.max_series)
+    data = load_data(name, args.data_dir, args.max_series)
+    train = data.train
     watch = Watch()
     epochs = max(1, args.steps // args.batches_per_epoch)
     seed_everything(0)
     est = get_model(model).build(
-        ds.metadata.freq,
-        int(ds.metadata.prediction_length),
+        data.freq,
+        data.prediction_length,
         num_batches_per_epoch=args.batches_per_epoch,
         trainer_kwargs={
             "max_epochs": epochs,

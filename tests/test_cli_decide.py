@@ -61,7 +61,7 @@ def test_decide_next_step(iqf_dir, offline_data, tmp_path, capsys):
     assert list(table["level"]) == [0.8, 0.94, 0.95]
     assert list(table["optimal"]) == ["*", "", ""]
     # the same numbers as the Python API on the same forecasts
-    _, _, test = load_data("m4_hourly", offline_data, 5)
+    test = load_data("m4_hourly", offline_data, 5).test
     forecasts = list(predictors.load_predictor(iqf_dir).predict(test))
     tr = dec.service_tradeoff(forecasts, [0.8, 0.94, 0.95], costs=(4.0, 1.0))
     np.testing.assert_allclose(table["quantity"], tr.quantity.sum(0), rtol=1e-12)

@@ -227,17 +227,18 @@ def _load(
     """
     key = (cell.dataset, cell.max_series, cell.series)
     if key not in cache:
-        ds, train, test = load_data(cell.dataset, data_dir, cell.max_series)
-        groups = None
+        data = load_data(cell.dataset, data_dir, cell.max_series)
+        train, test, groups = data.train, data.test, None
         if cell.series is not None:
             groups = group_series(train, test, cell.series)
             train, test = groups.train, groups.test
         run = PreparedRun(
             RunSpec(dataset=cell.dataset),
-            ds.metadata.freq,
-            int(ds.metadata.prediction_length),
+            data.freq,
+            data.prediction_length,
             train,
             test,
+            data.source,
         )
         cache[key] = (run, groups)
     return cache[key]

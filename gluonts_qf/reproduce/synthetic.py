@@ -113,8 +113,8 @@ def load_synthetic(name: str):
     )
 
 
-def load_data(name: str, data_dir=None, max_series=None):
-    """``(dataset, train, test)`` of a synthetic dataset, or of any other one.
+def load_data(name: str, data_dir=None, max_series=None) -> runs_data.Data:
+    """The :class:`~gluonts_qf.runs.data.Data` of a synthetic dataset, or any other.
 
     A name of :data:`SYNTHETIC` is built in memory; other names go to
     :func:`gluonts_qf.runs.data.load_data`.
@@ -122,8 +122,11 @@ def load_data(name: str, data_dir=None, max_series=None):
     if name not in SYNTHETIC:
         return runs_data.load_data(name, data_dir, max_series)
     ds = load_synthetic(name)
-    return (
-        ds,
+    return runs_data.Data(
+        name,
+        ds.metadata.freq,
+        int(ds.metadata.prediction_length),
         list(itertools.islice(ds.train, max_series)),
         list(itertools.islice(ds.test, max_series)),
+        {"kind": "synthetic"},
     )

@@ -81,26 +81,50 @@ def add_predictor_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_data_options(p: argparse.ArgumentParser, required: bool) -> None:
-    p.add_argument(
+    """``--dataset`` and what reads it: data dir, horizon, frequency, columns."""
+    add = p.add_argument
+    add(
         "--dataset",
         required=required,
-        metavar="NAME",
-        help="GluonTS dataset name, e.g. m4_hourly",
+        metavar="NAME|PATH",
+        help="a GluonTS dataset name (e.g. m4_hourly), a GluonTS dataset folder "
+        "(metadata.json, train/, test/), or a file of your own series: .csv or "
+        ".parquet with one row per series and timestamp, or GluonTS JSON lines",
     )
-    p.add_argument(
+    add(
         "--data-dir",
         type=Path,
         metavar="DIR",
-        help="folder of GluonTS datasets (default $GLUONTS_QF_DATA, then "
+        help="folder of GluonTS dataset folders (default $GLUONTS_QF_DATA, then "
         "../shared/data/gluonts if it holds the dataset, then GluonTS's own "
         "location, which downloads)",
     )
-    p.add_argument(
+    add(
         "--max-series",
         type=positive_int,
         metavar="N",
         help="use only the first N series (quick runs)",
     )
+    add(
+        "--prediction-length",
+        type=positive_int,
+        metavar="N",
+        help="steps to forecast (and to hold out for the backtest); needed for a "
+        "file, overrides a dataset's metadata",
+    )
+    add(
+        "--freq",
+        metavar="FREQ",
+        help="pandas frequency of the data (e.g. h, D, W, MS); inferred from a "
+        "file's timestamps when not given",
+    )
+    for column, default in (("id", "item_id"), ("timestamp", "timestamp")):
+        add(
+            f"--{column}-column",
+            metavar="NAME",
+            help=f"the {column} column of a long file (default {default})",
+        )
+    add("--target-column", metavar="NAME", help="the value column (default target)")
 
 
 @contextlib.contextmanager

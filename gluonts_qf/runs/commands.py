@@ -27,7 +27,8 @@ from .arguments import (
     positive_int,
     usage_errors,
 )
-from .data import load_data
+from .data import dataset_label, load_data
+from .files import Columns, kind_of
 from .registry import model_names
 from .run import (
     is_main_process,
@@ -51,6 +52,11 @@ SPEC_OPTIONS = (
     "max_series",
     "baselines",
     "num_threads",
+    "prediction_length",
+    "freq",
+    "id_column",
+    "timestamp_column",
+    "target_column",
 )
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSpec)}
 
@@ -206,14 +212,14 @@ def run_train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     with usage_errors(args):
         spec = spec_from_args(args)
         out = outputs.check_out_dir(
-            args.out or Path("runs") / f"{spec.dataset}-{spec.model}"
+            args.out or Path("runs") / f"{dataset_label(spec.dataset)}-{spec.model}"
         )
         run = prepare(spec)
         if args.resume:
             last_checkpoint(spec.model, run, out / "training")
     _say(
         spec.quiet,
-        f"{spec.dataset}: freq {run.freq}, horizon "
+        f"{dataset_label(spec.dataset)}: freq {run.freq}, horizon "
         f"{run.prediction_length}, {len(run.train)} train / {len(run.test)} test series",
     )
     result = train_and_backtest(
@@ -246,10 +252,16 @@ def run_forecast(args: argparse.Namespace) -> dict[str, Any]:
         forecast_it, series_it = make_evaluation_predictions(test, predictor)
         forecasts, series = list(forecast_it), list(series_it)
     header = ["item_id", "step", "timestamp", "mean", *(f"q{u:g}" for u in args.levels)]
-    with _open_output(args.output) as fp:
-        writer = csv.writer(fp)
-        writer.writerow(header + ([] if args.future else ["target"]))
-        writer.writerows(predictors.forecast_rows(forecasts, args.levels, series))
+    header += [] if args.future else ["target"]
+    rows = predictors.forecast_rows(forecasts, args.levels, series)
+    if args.output is not None and args.output.suffix.lower() == ".parquet":
+        with usage_errors(args):
+            _write_parquet(args.output, header, rows)
+    else:
+        with _open_output(args.output) as fp:
+            writer = csv.writer(fp)
+            writer.writerow(header)
+            writer.writerows(rows)
     summary = {
         "num_series": len(forecasts),
         "prediction_length": predictor.prediction_length,
@@ -266,6 +278,23 @@ def run_forecast(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
+def _write_parquet(path: Path, header: list[str], rows) -> None:
+    """The forecast rows as a parquet file (pyarrow: the ``files`` extra)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(list(rows), columns=header)
+    frame["item_id"] = frame["item_id"].astype(str)
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        frame.to_parquet(path, index=False)
+    except ImportError:
+        raise ValueError(
+            f"writing {path} needs pyarrow: pip install 'gluonts-qf[files]', or "
+            "write a .csv."
+        ) from None
+
+
 def run_decide(args: argparse.Namespace) -> Any:
     """The ``decide`` command; returns the :class:`~.decisions.DecisionReport`."""
     from .. import decisions
@@ -273,13 +302,14 @@ def run_decide(args: argparse.Namespace) -> Any:
     with usage_errors(args):
         costs = None if args.costs is None else decisions.parse_costs(args.costs)
         test, predictor = _data_and_predictor(args)
-        out = outputs.check_out_dir(args.out or Path("runs") / f"{args.dataset}-decide")
+        label = dataset_label(args.dataset)
+        out = outputs.check_out_dir(args.out or Path("runs") / f"{label}-decide")
         seed_everything(args.seed)  # sample forecasts (MQF2) draw with torch
         forecasts = list(predictor.predict(test))
         report = decisions.decide(
             forecasts, args.levels, costs, args.lead_time, seed=args.seed
         )
-    print(f"{args.dataset}: {report.describe()}")
+    print(f"{dataset_label(args.dataset)}: {report.describe()}")
     print(report.format())
     paths = report.save(out)
     print(f"wrote {', '.join(p.name for p in paths)} to {out}")
@@ -287,23 +317,42 @@ def run_decide(args: argparse.Namespace) -> Any:
 
 
 def _data_and_predictor(args: argparse.Namespace) -> tuple[list, Any]:
-    """The test series of ``--dataset`` and the ``--predictor`` that fits them."""
-    ds, _, test = load_data(args.dataset, args.data_dir, args.max_series)
+    """The test series of ``--dataset`` and the ``--predictor`` that fits them.
+
+    A file has no horizon or (JSON lines) frequency of its own: unless given,
+    they are the predictor's.
+    """
     predictor = predictors.load_predictor(args.predictor)
-    predictors.check_compatible(
-        predictor,
-        ds.metadata.freq,
-        int(ds.metadata.prediction_length),
+    length, freq = args.prediction_length, args.freq
+    if Path(args.dataset).is_file():
+        length = length or predictor.prediction_length
+        if kind_of(Path(args.dataset)) == "jsonl":
+            freq = freq or getattr(predictor, "freq", None)
+    data = load_data(
         args.dataset,
+        args.data_dir,
+        args.max_series,
+        length,
+        freq,
+        Columns(
+            args.id_column or Columns.id,
+            args.timestamp_column or Columns.timestamp,
+            args.target_column or Columns.target,
+        ),
     )
-    return test, predictor
+    predictors.check_compatible(
+        predictor, data.freq, data.prediction_length, args.dataset
+    )
+    return data.test, predictor
 
 
 def _check_output_file(path: Path | None) -> None:
     if path is None:
         return
     if path.is_dir():
-        raise ValueError(f"--output {path} is a folder; give a CSV file name.")
+        raise ValueError(
+            f"--output {path} is a folder; give a file name (.csv or .parquet)."
+        )
     outputs.check_out_dir(path.parent)
 
 

@@ -31,7 +31,6 @@ import numpy as np
 
 from ..evaluation.backtest import BacktestResult, backtest
 from ..threads import torch_threads
-from .data import load_data
 from .registry import get_model
 from .spec import RunSpec
 
@@ -45,6 +44,8 @@ class PreparedRun:
     prediction_length: int
     train: list
     test: list
+    #: where the data came from (:attr:`gluonts_qf.runs.data.Data.source`)
+    source: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready summary of the run's settings and data."""
@@ -58,19 +59,21 @@ class PreparedRun:
             "prediction_length": self.prediction_length,
             "num_train_series": len(self.train),
             "num_test_series": len(self.test),
+            "data_source": self.source,
         }
 
 
 def prepare(spec: RunSpec) -> PreparedRun:
     """Validate ``spec``, load its data and check the estimator can be built."""
     spec.validate()
-    ds, train, test = load_data(spec.dataset, spec.data_dir, spec.max_series)
+    data = spec.load_data()
     run = PreparedRun(
         spec=spec,
-        freq=ds.metadata.freq,
-        prediction_length=int(ds.metadata.prediction_length),
-        train=train,
-        test=test,
+        freq=data.freq,
+        prediction_length=data.prediction_length,
+        train=data.train,
+        test=data.test,
+        source=data.source,
     )
     make_estimator(spec.model, run, Path(tempfile.gettempdir()))  # bad settings
     return run

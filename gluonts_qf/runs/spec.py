@@ -20,6 +20,8 @@ import yaml
 
 from ..checks import check_choice, check_int, check_optional_int, check_positive
 from ..threads import DEFAULT_NUM_THREADS
+from .data import Data, load_data
+from .files import Columns
 from .registry import model_names
 
 #: Estimator arguments a run sets itself, and where they come from instead.
@@ -92,7 +94,10 @@ class RunSpec(Budget):
     Parameters
     ----------
     dataset
-        GluonTS dataset name, e.g. ``"m4_hourly"``.
+        What to train and backtest on: a GluonTS dataset name (e.g.
+        ``"m4_hourly"``), a GluonTS dataset folder, or a file of one's own
+        series (long CSV or parquet, GluonTS JSON lines): see
+        :func:`gluonts_qf.runs.data.load_data`.
     model
         Model to train, one of ours in the registry (``"iqf"`` or ``"mqf2"``).
     data_dir
@@ -109,6 +114,11 @@ class RunSpec(Budget):
         baselines (default :data:`gluonts_qf.threads.DEFAULT_NUM_THREADS`).
     quiet
         No progress bars or training logs.
+    prediction_length, freq
+        Override the dataset's horizon and frequency; a file needs
+        ``prediction_length`` and infers ``freq`` from its timestamps.
+    id_column, timestamp_column, target_column
+        The columns of a long-format file.
     epochs, batches_per_epoch, batch_size, lr, max_series, estimator, trainer
         See :class:`Budget`.
     """
@@ -120,6 +130,23 @@ class RunSpec(Budget):
     baselines: list[str] = field(default_factory=lambda: ["seasonal_naive"])
     num_threads: int = DEFAULT_NUM_THREADS
     quiet: bool = False
+    prediction_length: int | None = None
+    freq: str | None = None
+    id_column: str = Columns.id
+    timestamp_column: str = Columns.timestamp
+    target_column: str = Columns.target
+
+    def load_data(self) -> Data:
+        """The run's data (:func:`gluonts_qf.runs.data.load_data`)."""
+        columns = Columns(self.id_column, self.timestamp_column, self.target_column)
+        return load_data(
+            self.dataset,
+            self.data_dir,
+            self.max_series,
+            self.prediction_length,
+            self.freq,
+            columns,
+        )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunSpec:

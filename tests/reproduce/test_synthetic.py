@@ -42,8 +42,9 @@ def test_horizon_covariance_is_the_conditional_covariance():
 
 def test_load_data_serves_the_synthetic_dataset_without_a_folder(tmp_path):
     spec = SYNTHETIC["synthetic_ar1"]
-    ds, train, test = load_data("synthetic_ar1", tmp_path / "nowhere", max_series=3)
-    assert ds.metadata.prediction_length == spec.prediction_length
+    data = load_data("synthetic_ar1", tmp_path / "nowhere", max_series=3)
+    train, test = data.train, data.test
+    assert data.prediction_length == spec.prediction_length
     assert len(train) == len(test) == 3
     T = spec.prediction_length
     assert len(test[0]["target"]) == len(train[0]["target"]) + T == spec.length
