@@ -1,21 +1,26 @@
-"""Every offline dataset x every model at one budget: accuracy and calibration.
+"""Every offline dataset: our default model beside the peers, in the same run.
 
 Each cell (dataset, model, seed) trains and backtests in its own fresh process
-(1 thread) and caches its metrics as ``<out>/<dataset>/<model>-seed<seed>.json``;
-a rerun skips cached cells, so the benchmark can be stopped and resumed. Models:
+(1 torch thread) through the run layer (``gluonts_qf.runs``: the registry's
+models, the same budget for every trained one) and caches its metrics as
+``<out>/<dataset>/<model>-seed<seed>.json``; a rerun skips cached cells, so the
+benchmark can be stopped and resumed. Models (``--models``):
 
-* ``iqf``, ``mqf2``: our estimators at their defaults;
-* ``deepar``: GluonTS DeepAR (Student's t); ``deepar_iqf``: DeepAR with ``IQFOutput``;
-* ``feedforward``: GluonTS SimpleFeedForward (Student's t);
-* ``seasonal_naive``: GluonTS's, at GluonTS's season for the frequency.
+* ``iqf_ensemble``: the default model of ``gluonts-qf train``; ``iqf``: its
+  network alone (IQFEstimator at its defaults);
+* GluonTS's ``deepar``, ``feedforward`` (Student's t) and ``quantile_head``
+  (TFT), trained at the same budget;
+* the statistical peers ``naive_intervals``, ``auto_theta``, ``auto_ets``,
+  ``auto_arima`` (statsforecast through GluonTS's wrappers; deterministic, so
+  seed 0 only).
 
-Metrics: mean wQL (GluonTS ``Evaluator``, levels 0.1..0.9), MASE, coverage at
-0.1 / 0.5 / 0.9 (share of test values at or below the forecast quantile), the
-energy score ES of each series' horizon vector, training seconds.
+Metrics: mean wQL over 0.1..0.9 (GluonTS ``Evaluator``), wQL at the untrained
+levels 0.01, 0.05, 0.95, 0.99 and their mean, MASE, MSIS, the share of outcomes
+in the 90% and 98% central intervals, calibration (mean ``|coverage(u) - u|``
+over 0.1..0.9), training and forecasting seconds.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_datasets.py \\
-        --data-dir ../shared/data/gluonts --seeds 0 1 2        # run / resume
-    python benchmarks/bench_datasets.py --report                # markdown table
+    OMP_NUM_THREADS=1 python benchmarks/bench_datasets.py --parallel 2   # run / resume
+    python benchmarks/bench_datasets.py --report                          # markdown
 """
 
 import argparse
@@ -26,11 +31,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's gluonts_qf, not an installed one
-DATASETS = (
+#: The datasets the defaults were decided on, and those held out of sight.
+DEVELOPMENT = (
     "exchange_rate",
     "exchange_rate_nips",
     "m4_hourly",
@@ -39,102 +46,235 @@ DATASETS = (
     "tourism_yearly",
     "electricity_weekly",
 )
-MODELS = ("iqf", "mqf2", "deepar", "deepar_iqf", "feedforward", "seasonal_naive")
-METRICS = (
-    "mean_wQuantileLoss",
-    "MASE",
-    "Coverage[0.1]",
-    "Coverage[0.5]",
-    "Coverage[0.9]",
-    "ES",
-    "train_seconds",
+HELD_OUT = (
+    "m1_monthly",
+    "m1_quarterly",
+    "m1_yearly",
+    "m3_other",
+    "m4_yearly",
+    "hospital",
+    "cif_2016",
+    "kdd_cup_2018_without_missing",
+    "saugeenday",
+    "sunspot_without_missing",
 )
-COVERAGE_LEVELS = (0.1, 0.5, 0.9)
+OURS = ("iqf_ensemble", "iqf")
+NEURAL = ("deepar", "feedforward", "quantile_head")
+PEERS = ("naive_intervals", "auto_theta", "auto_ets", "auto_arima")
+BODY = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+TAILS = (0.01, 0.05, 0.95, 0.99)
+LEVELS = tuple(sorted({*BODY, *TAILS, 0.025, 0.975}))
+#: Published foundation-model mean wQL (../shared/BASELINES.md): the stretch goal.
+PUBLISHED = {
+    "m4_hourly": ("TiRex", 0.0202),
+    "m4_weekly": ("TiRex", 0.0367),
+    "tourism_monthly": ("TiRex", 0.0749),
+    "tourism_yearly": ("TiRex", 0.1561),
+    "electricity_weekly": ("Chronos-T5-large", 0.0577),
+    "m1_monthly": ("TimesFM", 0.1233),
+    "m1_quarterly": ("TimesFM", 0.0871),
+    "m1_yearly": ("TiRex", 0.1312),
+    "m4_yearly": ("TiRex", 0.1174),
+    "hospital": ("TimesFM-2.0", 0.0498),
+    "cif_2016": ("TiRex", 0.0107),
+}
 
 
-def _estimator(model, run, root):
-    """``deepar_iqf`` here; every other trained model from ``runs.make_estimator``."""
-    from gluonts_qf.runs import run as runs
-
-    if model != "deepar_iqf":
-        return runs.make_estimator(model, run, root)
-    from gluonts.torch.model.deepar import DeepAREstimator
-
-    from gluonts_qf import IQFOutput
-
-    spec = run.spec
-    return DeepAREstimator(
-        freq=run.freq,
-        prediction_length=run.prediction_length,
-        distr_output=IQFOutput(knot_levels=(0.02, 0.1, 0.3, 0.5, 0.7, 0.9, 0.98)),
-        batch_size=spec.batch_size,
-        num_batches_per_epoch=spec.batches_per_epoch,
-        lr=float(spec.lr),
-        trainer_kwargs={
-            "max_epochs": spec.epochs,
-            "logger": False,
-            "enable_progress_bar": False,
-            "enable_model_summary": False,
-            "default_root_dir": str(root / model),
-        },
-    )
-
-
-def coverages(forecasts, series, levels=COVERAGE_LEVELS) -> dict:
-    """Share of test values at or below each forecast quantile (all series, steps)."""
-    import numpy as np
-
-    from gluonts_qf.evaluation.scores import forecast_quantiles, target_window
-
-    below = {u: [] for u in levels}
-    for fc, ts in zip(forecasts, series):
-        y = np.asarray(target_window(ts, fc), dtype=float).reshape(-1)
-        q = forecast_quantiles(fc, levels)  # (L, T)
-        ok = np.isfinite(y)
-        for i, u in enumerate(levels):
-            below[u].append((y[ok] <= q[i].reshape(-1)[ok]).astype(float))
-    return {f"Coverage[{u}]": float(np.concatenate(below[u]).mean()) for u in levels}
-
-
-def run_cell(dataset, model, seed, args) -> dict:
+def run_cell(dataset: str, model: str, seed: int, args) -> dict:
     """Train and backtest one model on one dataset (this process)."""
+    import numpy as np
     import torch
 
     torch.set_num_threads(1)
     from gluonts_qf.evaluation import backtest
-    from gluonts_qf.runs import RunSpec
-    from gluonts_qf.runs import run as runs
+    from gluonts_qf.runs import RunSpec, prepare
+    from gluonts_qf.runs.registry import get_model
+    from gluonts_qf.runs.run import fit
 
     spec = RunSpec(
         dataset=dataset,
-        model=model if model in ("iqf", "mqf2") else "iqf",
+        model=model if get_model(model).ours else "iqf",
         data_dir=args.data_dir,
         epochs=args.epochs,
         batches_per_epoch=args.batches_per_epoch,
         batch_size=args.batch_size,
         seed=seed,
-        baselines=["seasonal_naive"],  # unused: one model per cell
-        estimator=dict(args.settings) if model in ("iqf", "mqf2") else {},
+        baselines=[],
+        estimator=dict(args.settings) if get_model(model).ours else {},
         quiet=True,
     )
-    run = runs.prepare(spec)
+    run = prepare(spec)
     with tempfile.TemporaryDirectory() as root:
-        if model == "seasonal_naive":
-            predictor, seconds = runs.fit(model, run, Path(root))
-        else:
-            runs.seed_everything(seed)
-            est = _estimator(model, run, Path(root))
-            start = time.perf_counter()
-            predictor = est.train(run.train)
-            seconds = time.perf_counter() - start
-        res = backtest(predictor, run.test, progress=False)
-    out = {k: res[k] for k in ("mean_wQuantileLoss", "MASE", "ES", "wCRPS")}
-    out.update(coverages(res.forecasts, res.series))
-    out["train_seconds"] = seconds
-    choice = getattr(locals().get("est"), "adaptive_choice", None)
-    if choice:
-        out["adaptive_choice"] = choice
+        predictor, seconds = fit(model, run, Path(root))
+    start = time.perf_counter()
+    res = backtest(predictor, run.test, quantiles=LEVELS, progress=False)
+    agg = res.aggregate
+
+    def wql(levels):
+        return float(np.mean([agg[f"wQuantileLoss[{u}]"] for u in levels]))
+
+    out = {
+        "mean_wQuantileLoss": wql(BODY),
+        "wQL_tails": wql(TAILS),
+        **{f"wQL[{u}]": wql([u]) for u in TAILS},
+        "MASE": float(agg["MASE"]),
+        "MSIS": float(agg["MSIS"]),
+        "Coverage90": agg["Coverage[0.95]"] - agg["Coverage[0.05]"],
+        "Coverage98": agg["Coverage[0.99]"] - agg["Coverage[0.01]"],
+        "calibration": float(np.mean([abs(agg[f"Coverage[{u}]"] - u) for u in BODY])),
+        **{f"Coverage[{u}]": float(agg[f"Coverage[{u}]"]) for u in LEVELS},
+        "train_seconds": seconds,
+        "predict_seconds": time.perf_counter() - start,
+        "num_series": len(run.test),
+    }
+    choices = getattr(predictor, "choices", None)
+    if choices:
+        out["choices"] = choices
     return out
+
+
+def cell_path(out: Path, dataset: str, model: str, seed: int) -> Path:
+    return out / dataset / f"{model}-seed{seed}.json"
+
+
+def _cells(args) -> list:
+    cells = []
+    for seed in args.seeds:
+        for dataset in args.datasets:
+            for model in args.models:
+                if model in PEERS and seed != args.seeds[0]:
+                    continue  # deterministic: one seed
+                if not cell_path(args.out, dataset, model, seed).exists():
+                    cells.append((dataset, model, seed))
+    return cells
+
+
+def _run_one(cell, args) -> None:
+    dataset, model, seed = cell
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, __file__, "--cell", dataset, model, str(seed)]
+    cmd += ["--out", str(args.out), "--data-dir", str(args.data_dir)]
+    cmd += [
+        "--epochs",
+        str(args.epochs),
+        "--batches-per-epoch",
+        str(args.batches_per_epoch),
+    ]
+    cmd += ["--batch-size", str(args.batch_size)]
+    if args.set:
+        cmd += ["--set", *args.set]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    took = time.perf_counter() - start
+    status = "ok" if done.returncode == 0 else "FAILED\n" + done.stderr[-2000:]
+    print(f"{dataset} {model} seed {seed}: {took:.0f} s {status}", flush=True)
+
+
+def run_all(args) -> None:
+    """Every missing cell, each in a fresh subprocess, ``--parallel`` at a time."""
+    cells = _cells(args)
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        list(pool.map(lambda c: _run_one(c, args), cells))
+
+
+def _values(args, dataset, model, metric) -> list:
+    out = []
+    for path in sorted((args.out / dataset).glob(f"{model}-seed*.json")):
+        v = json.loads(path.read_text()).get(metric)
+        if v is not None and math.isfinite(v):
+            out.append(float(v))
+    return out
+
+
+def _mean(args, dataset, model, metric) -> float:
+    v = _values(args, dataset, model, metric)
+    return sum(v) / len(v) if v else float("nan")
+
+
+def _fmt(values, digits=4) -> str:
+    if not values:
+        return "–"
+    m = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{m:.{digits}g}"
+    sd = (sum((x - m) ** 2 for x in values) / (len(values) - 1)) ** 0.5
+    return f"{m:.{digits}g} ± {sd:.1g}"
+
+
+COLUMNS = (
+    "mean_wQuantileLoss",
+    "wQL_tails",
+    "wQL[0.01]",
+    "wQL[0.99]",
+    "Coverage90",
+    "Coverage98",
+    "calibration",
+    "MSIS",
+    "MASE",
+    "train_seconds",
+    "predict_seconds",
+)
+
+
+def report(args) -> str:
+    """Markdown: the summary, then one table per dataset (mean ± std over seeds)."""
+    lines = [summary(args), ""]
+    for dataset in args.datasets:
+        rows = []
+        for model in args.models:
+            n = len(_values(args, dataset, model, "mean_wQuantileLoss"))
+            if n:
+                cells = [_fmt(_values(args, dataset, model, m)) for m in COLUMNS]
+                rows.append(f"| {model} | {n} | " + " | ".join(cells) + " |")
+        if rows:
+            group = "development" if dataset in DEVELOPMENT else "held out"
+            lines += [
+                f"\n**{dataset}** ({group})\n",
+                "| model | seeds | " + " | ".join(COLUMNS) + " |",
+                "|---|---|" + "---|" * len(COLUMNS),
+                *rows,
+            ]
+    return "\n".join(lines)
+
+
+def _best(args, dataset, models, metric):
+    found = [(_mean(args, dataset, m, metric), m) for m in models]
+    found = [(v, m) for v, m in found if math.isfinite(v)]
+    return min(found) if found else (float("nan"), "–")
+
+
+def summary(args) -> str:
+    """One row per dataset: our default against the lowest of every peer."""
+    head = (
+        "| dataset | group | ours: mean wQL | best peer (statistical or neural) | "
+        "ours vs best | tails: ours / best statistical | 90% / 98% interval holds | "
+        "calibration: ours / best statistical | train s | published foundation model |"
+    )
+    lines = [head, "|" + "---|" * 10]
+    ours = args.models[0]
+    for d in args.datasets:
+        v = _mean(args, d, ours, "mean_wQuantileLoss")
+        if not math.isfinite(v):
+            continue
+        others = [m for m in args.models if m not in OURS]
+        best, name = _best(args, d, others, "mean_wQuantileLoss")
+        stat = [m for m in others if m in PEERS]
+        tails_best, tails_name = _best(args, d, stat, "wQL_tails")
+        cal_best, cal_name = _best(args, d, stat, "calibration")
+        pub = PUBLISHED.get(d)
+        lines.append(
+            f"| {d} | {'dev' if d in DEVELOPMENT else 'held out'} | "
+            f"{_fmt(_values(args, d, ours, 'mean_wQuantileLoss'))} | {name} {best:.4g} | "
+            f"{100 * (v / best - 1):+.1f}% | "
+            f"{_mean(args, d, ours, 'wQL_tails'):.4g} / {tails_best:.4g} ({tails_name}) | "
+            f"{_mean(args, d, ours, 'Coverage90'):.2f} / "
+            f"{_mean(args, d, ours, 'Coverage98'):.2f} | "
+            f"{_mean(args, d, ours, 'calibration'):.3f} / {cal_best:.3f} ({cal_name}) | "
+            f"{_mean(args, d, ours, 'train_seconds'):.0f} | "
+            + (f"{pub[0]} {pub[1]}" if pub else "–")
+            + " |"
+        )
+    return "\n".join(lines)
 
 
 def ar1_dependence(
@@ -198,140 +338,9 @@ def ar1_dependence(
         "truth": truth,
         "steps": max(steps // batches, 1) * batches,
         "phi": phi,
-        "adaptive_choice": getattr(est, "adaptive_choice", None),
+        "choices": predictor.choices,
         **estimator_kwargs,
     }
-
-
-def cell_path(out: Path, dataset: str, model: str, seed: int) -> Path:
-    return out / dataset / f"{model}-seed{seed}.json"
-
-
-def run_all(args) -> None:
-    """Run every missing cell, each in a fresh subprocess; skip cached ones."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    for seed in args.seeds:
-        for dataset in args.datasets:
-            for model in args.models:
-                path = cell_path(args.out, dataset, model, seed)
-                if path.exists():
-                    continue
-                cmd = [
-                    sys.executable,
-                    __file__,
-                    "--cell",
-                    dataset,
-                    model,
-                    str(seed),
-                    "--out",
-                    str(args.out),
-                    "--epochs",
-                    str(args.epochs),
-                    "--batches-per-epoch",
-                    str(args.batches_per_epoch),
-                    "--batch-size",
-                    str(args.batch_size),
-                ]
-                if args.data_dir:
-                    cmd += ["--data-dir", str(args.data_dir)]
-                if args.set:
-                    cmd += ["--set", *args.set]
-                print(f"{dataset} {model} seed {seed} ...", flush=True)
-                done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-                if done.returncode != 0:
-                    print(done.stderr[-3000:], flush=True)
-
-
-def _fmt(values, digits=4) -> str:
-    import numpy as np
-
-    v = np.array([x for x in values if x is not None and math.isfinite(x)])
-    if v.size == 0:
-        return "–"
-    if v.size == 1:
-        return f"{v[0]:.{digits}g}"
-    return f"{v.mean():.{digits}g} ± {v.std(ddof=1):.1g}"
-
-
-def report(args) -> str:
-    """Markdown: one table per dataset, mean ± std over the cached seeds."""
-    lines = []
-    for dataset in args.datasets:
-        rows = []
-        for model in args.models:
-            cells = sorted((args.out / dataset).glob(f"{model}-seed*.json"))
-            if not cells:
-                continue
-            data = [json.loads(p.read_text()) for p in cells]
-            rows.append(
-                f"| {model} | {len(data)} | "
-                + " | ".join(_fmt([d.get(m) for d in data]) for m in METRICS)
-                + " |"
-            )
-        if rows:
-            lines += [
-                f"\n**{dataset}**\n",
-                "| model | seeds | " + " | ".join(METRICS) + " |",
-                "|---|---|" + "---|" * len(METRICS),
-                *rows,
-            ]
-    return "\n".join(lines)
-
-
-#: Published mean wQL (GluonTS ``evaluations/README.md`` via ../shared/BASELINES.md:
-#: MXNet-era models, 30,000 GPU steps, 5 runs): best GluonTS model, best overall.
-PUBLISHED = {
-    "exchange_rate": (
-        "SimpleFeedForward / Transformer 0.009",
-        "R ets / auto.arima 0.008",
-    ),
-    "exchange_rate_nips": ("(as exchange_rate) 0.009", "0.008"),
-    "m4_hourly": ("MQ-CNN 0.044", "R auto.arima 0.040"),
-    "m4_weekly": ("SimpleFeedForward 0.051", "R auto.arima 0.050"),
-}
-GLUONTS = ("deepar", "feedforward", "seasonal_naive")
-
-
-def _mean(args, dataset, model, metric):
-    import numpy as np
-
-    cells = sorted((args.out / dataset).glob(f"{model}-seed*.json"))
-    vals = [json.loads(p.read_text()).get(metric) for p in cells]
-    vals = [v for v in vals if v is not None and math.isfinite(v)]
-    return (float(np.mean(vals)), len(vals)) if vals else (float("nan"), 0)
-
-
-def summary(args) -> str:
-    """One row per dataset: the targets of issue 10, seed means."""
-    head = (
-        "| dataset | IQF wQL | MQF2 wQL | best GluonTS here (wQL) | target wQL | "
-        "IQF MASE / naive | target MASE | IQF coverage 0.1 / 0.5 / 0.9 | "
-        "target coverage | published best GluonTS / overall |"
-    )
-    lines = [head, "|" + "---|" * 10]
-    for d in args.datasets:
-        iqf, n = _mean(args, d, "iqf", "mean_wQuantileLoss")
-        mqf2, _ = _mean(args, d, "mqf2", "mean_wQuantileLoss")
-        best = min(
-            (_mean(args, d, m, "mean_wQuantileLoss")[0], m)
-            for m in GLUONTS
-            if _mean(args, d, m, "mean_wQuantileLoss")[1]
-        )
-        mase, naive = (
-            _mean(args, d, "iqf", "MASE")[0],
-            _mean(args, d, "seasonal_naive", "MASE")[0],
-        )
-        cov = [_mean(args, d, "iqf", f"Coverage[{u}]")[0] for u in COVERAGE_LEVELS]
-        cov_ok = all(abs(c - u) <= 0.05 for c, u in zip(cov, COVERAGE_LEVELS))
-        pub = PUBLISHED.get(d, ("–", "–"))
-        lines.append(
-            f"| {d} ({n} seeds) | {iqf:.4g} | {mqf2:.4g} | {best[1]} {best[0]:.4g} | "
-            f"{'met' if iqf <= best[0] else 'missed'} | {mase:.3f} / {naive:.3f} | "
-            f"{'met' if mase < naive else 'missed'} | "
-            f"{' / '.join(f'{c:.2f}' for c in cov)} | {'met' if cov_ok else 'missed'} | "
-            f"{pub[0]} / {pub[1]} |"
-        )
-    return "\n".join(lines)
 
 
 def parse_settings(items) -> dict:
@@ -343,54 +352,49 @@ def parse_settings(items) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--datasets", nargs="+", default=list(DATASETS))
-    p.add_argument("--models", nargs="+", default=list(MODELS))
+    p.add_argument("--datasets", nargs="+", default=[*DEVELOPMENT, *HELD_OUT])
+    p.add_argument("--models", nargs="+", default=[*OURS, *NEURAL, *PEERS])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared/data/gluonts")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/datasets")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batches-per-epoch", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--parallel", type=int, default=1, help="cells at a time")
     p.add_argument("--cell", nargs=3, metavar=("DATASET", "MODEL", "SEED"))
     p.add_argument(
         "--set",
         nargs="+",
         metavar="KEY=VALUE",
-        help="estimator settings of iqf and mqf2 (YAML values, e.g. "
-        "objective=likelihood); use a separate --out for such cells",
+        help="estimator settings of our models (YAML values); use a separate --out",
     )
-    p.add_argument("--report", action="store_true", help="print the markdown table")
-    p.add_argument("--summary", action="store_true", help="print the targets table")
+    p.add_argument("--report", action="store_true", help="print the markdown tables")
     p.add_argument(
         "--ar1",
         nargs="*",
         metavar="KEY=VALUE",
-        help="measure MQF2's neighbouring-step correlation on AR(1) data "
-        "(seeds from --seeds; optional estimator settings, e.g. anchor=seasonal)",
+        help="measure MQF2's neighbouring-step correlation on AR(1) data",
     )
     args = p.parse_args()
     args.settings = parse_settings(args.set or [])
     if args.cell:
-        dataset, model, seed = args.cell[0], args.cell[1], int(args.cell[2])
         import warnings
 
         warnings.filterwarnings("ignore")
+        dataset, model, seed = args.cell[0], args.cell[1], int(args.cell[2])
         result = run_cell(dataset, model, seed, args)
         path = cell_path(args.out, dataset, model, seed)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=1) + "\n")
-        print(json.dumps(result))
+        path.write_text(json.dumps(result, indent=1, default=str) + "\n")
+        print(json.dumps(result, default=str))
     elif args.ar1 is not None:
         import warnings
 
         warnings.filterwarnings("ignore")
-        kwargs = parse_settings(args.ar1)
         for seed in args.seeds:
-            print(json.dumps(ar1_dependence(seed, **kwargs)), flush=True)
+            print(json.dumps(ar1_dependence(seed, **parse_settings(args.ar1))))
     elif args.report:
         print(report(args))
-    elif args.summary:
-        print(summary(args))
     else:
         run_all(args)
 

@@ -225,6 +225,12 @@ class IQFOutput(DistributionOutput):
         Linear pieces per knot interval; 1 is IQF, more is the spline variant ISQF.
     tol
         Positive floor on increments, shares and tail rates (numerical safety).
+    tail_floor
+        Tails at least as steep as the piece next to them (default): the
+        density never jumps up where a tail starts, so the cost of one more
+        point of service keeps rising into the tail
+        (:func:`~gluonts_qf.distributions.spline.floored_tail_rates`).
+        ``False``: free tail rates (gluonts-qf 0.1; thin tails were common).
     """
 
     distr_cls: type = IQF
@@ -235,6 +241,7 @@ class IQFOutput(DistributionOutput):
         knot_levels: Sequence[float] = (0.1, 0.5, 0.9),
         num_pieces: pydantic.StrictInt = 1,
         tol: float = 1e-4,
+        tail_floor: bool = True,
     ) -> None:
         super().__init__()
         levels = [float(a) for a in knot_levels]
@@ -256,6 +263,7 @@ class IQFOutput(DistributionOutput):
             hint="use 1 for IQF or e.g. 5 for the spline variant.",
         )
         self.tol = check_positive("tol", tol, hint="the default is 1e-4.")
+        self.tail_floor = bool(tail_floor)
         k, p = len(levels), self.num_pieces
         self.args_dim: Dict[str, int] = {"knot_values": k, "beta_l": 1, "beta_r": 1}
         if p > 1:
@@ -268,14 +276,16 @@ class IQFOutput(DistributionOutput):
         -> knot values (*batch, K), tail rates (*batch,), shares (*batch, K-1, P).
         """
         values = ops.knot_values(knot_values, self.tol)
-        args = (
-            values,
-            ops.increments(beta_l.squeeze(-1), self.tol),
-            ops.increments(beta_r.squeeze(-1), self.tol),
-        )
         shape = (*knot_values.shape[:-1], len(self.knot_levels) - 1, self.num_pieces)
         P = self.num_pieces
-        return args + tuple(ops.shares(x.reshape(shape), self.tol, P) for x in logits)
+        shares = tuple(ops.shares(x.reshape(shape), self.tol, P) for x in logits)
+        raw_l, raw_r = beta_l.squeeze(-1), beta_r.squeeze(-1)
+        if self.tail_floor:
+            levels = torch.tensor(self.knot_levels, dtype=values.dtype).to(values)
+            tails = ops.floored_tail_rates(levels, values, raw_l, raw_r, *shares)
+        else:
+            tails = (ops.increments(raw_l, self.tol), ops.increments(raw_r, self.tol))
+        return (values, *tails, *shares)
 
     def distribution(
         self,
@@ -319,10 +329,22 @@ class IQFOutput(DistributionOutput):
         pdf = lambda x: normal.log_prob(x).exp()  # noqa: E731
         beta_l = pdf(z[0] / spread) / (a[0] * spread)
         beta_r = pdf(z[-1] / spread) / ((1 - a[-1]) * spread)
+        if self.tail_floor:  # the raw tail outputs are how much steeper than a piece
+            piece_l = (z[1] - z[0]) / (a[1] - a[0])
+            piece_r = (z[-1] - z[-2]) / (a[-1] - a[-2])
+            raw_l = inv_softplus((1 / (a[0] * piece_l * beta_l) - 1).clamp(min=1e-3))
+            raw_r = inv_softplus(
+                (1 / ((1 - a[-1]) * piece_r * beta_r) - 1).clamp(min=1e-3)
+            )
+        else:
+            raw_l, raw_r = (
+                inv_softplus(beta_l - self.tol),
+                inv_softplus(beta_r - self.tol),
+            )
         biases = [
             torch.cat([z[:1], inv_softplus(steps)]),
-            inv_softplus(beta_l - self.tol).reshape(1),
-            inv_softplus(beta_r - self.tol).reshape(1),
+            raw_l.reshape(1),
+            raw_r.reshape(1),
         ]
         with torch.no_grad():
             for i, layer in enumerate(args_proj.proj):

@@ -9,7 +9,9 @@ an old predictor loads and forecasts as it did (:func:`upgraded`):
   ``gluonts_qf.distributions.calibrated.CalibratedIQFOutput(distr_output,
   map_levels, map_values)``, wrapping the trained ``IQFOutput``;
 - ``gluonts_qf.model.forking.estimator.RowwiseLastValueImputation`` is now in
-  ``gluonts_qf.model.forking.data``.
+  ``gluonts_qf.model.forking.data``;
+- an ``IQFOutput`` saved without ``tail_floor`` learned free tail rates, so it
+  is read with ``tail_floor=False`` (today's default floors them).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 _OLD_CALIBRATED = "gluonts_qf.calibration.CalibratedIQFOutput"
+_IQF_OUTPUT = "gluonts_qf.distributions.iqf.IQFOutput"
 _IMPUTATION = "RowwiseLastValueImputation"
 RENAMED = {
     f"gluonts_qf.model.forking.estimator.{_IMPUTATION}": (
@@ -38,8 +41,8 @@ def _calibrated(kwargs: dict[str, Any]) -> dict[str, Any]:
         "distr_output": {
             "__kind__": "instance",
             "args": [],
-            "class": "gluonts_qf.distributions.iqf.IQFOutput",
-            "kwargs": head,
+            "class": _IQF_OUTPUT,
+            "kwargs": {**head, "tail_floor": False},
         },
         "map_levels": kwargs.get("map_levels", [0.5]),
         "map_values": kwargs.get("map_values", [0.5]),
@@ -59,6 +62,8 @@ def rewrite(node: Any) -> Any:
         node["kwargs"] = _calibrated(node.get("kwargs", {}))
     elif cls in RENAMED:
         node["class"] = RENAMED[cls]
+    elif cls == _IQF_OUTPUT and "tail_floor" not in node.get("kwargs", {}):
+        node["kwargs"] = {**node.get("kwargs", {}), "tail_floor": False}
     return node
 
 

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..evaluation.scores import DEFAULT_QUANTILES
+
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -67,6 +69,20 @@ def _mqf2(freq: str, prediction_length: int, **kwargs: Any):
     return MQF2Estimator(freq=freq, prediction_length=prediction_length, **kwargs)
 
 
+def _iqf_ensemble(freq: str, prediction_length: int, **kwargs: Any):
+    """IQFEstimator and statistical members, weighted on held-back windows.
+
+    ``members``, ``step`` and ``member_context`` go to the ensemble, everything else (the run's
+    budget and ``estimator`` settings) to its IQF network.
+    """
+    from ..model.ensemble import IQFEnsembleEstimator
+
+    own = ("members", "step", "member_context")
+    own = {k: kwargs.pop(k) for k in own if k in kwargs}
+    network = _iqf(freq, prediction_length, **kwargs)
+    return IQFEnsembleEstimator(network=network, **own)
+
+
 def _seasonal_naive(freq: str, prediction_length: int):
     """Repeat the last season (of the frequency's usual length)."""
     from gluonts.model.seasonal_naive import SeasonalNaivePredictor
@@ -89,15 +105,11 @@ def _feedforward(freq: str, prediction_length: int, **kwargs: Any):
     return SimpleFeedForwardEstimator(prediction_length=prediction_length, **kwargs)
 
 
-#: Knot levels of the reference models with a quantile head: the papers'
-#: training levels 0.1, ..., 0.9 (levels outside them are "not trained on").
-PAPER_KNOTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-
-
 def _iqf_output():
     from ..distributions.iqf import IQFOutput
 
-    return IQFOutput(knot_levels=PAPER_KNOTS)
+    # the papers' training levels, and their free exponential tails
+    return IQFOutput(knot_levels=DEFAULT_QUANTILES, tail_floor=False)
 
 
 def _deepar_iqf(freq: str, prediction_length: int, **kwargs: Any):
@@ -126,7 +138,7 @@ def _quantile_head(freq: str, prediction_length: int, **kwargs: Any):
     """Fixed-level quantile regression that can cross (the MQ-RNN-style baseline).
 
     GluonTS's Temporal Fusion Transformer with its quantile head at
-    :data:`PAPER_KNOTS`: one output per level, trained on the pinball loss,
+    :data:`DEFAULT_QUANTILES`: one output per level, trained on the pinball loss,
     nothing keeps them ordered; other levels are interpolated by GluonTS's
     ``QuantileForecast``.
     """
@@ -135,7 +147,7 @@ def _quantile_head(freq: str, prediction_length: int, **kwargs: Any):
     return TemporalFusionTransformerEstimator(
         freq=freq,
         prediction_length=prediction_length,
-        quantiles=list(PAPER_KNOTS),
+        quantiles=list(DEFAULT_QUANTILES),
         **kwargs,
     )
 
@@ -144,7 +156,7 @@ def _gluonts_isqf(freq: str, prediction_length: int, **kwargs: Any):
     """GluonTS's own ``ISQFOutput`` in DeepAR (fails in GluonTS 0.17: loc=None)."""
     from gluonts.torch.distributions import ISQFOutput
 
-    isqf = ISQFOutput(num_pieces=3, qk_x=list(PAPER_KNOTS))
+    isqf = ISQFOutput(num_pieces=3, qk_x=list(DEFAULT_QUANTILES))
     return _deepar(freq, prediction_length, distr_output=isqf, **kwargs)
 
 
@@ -157,9 +169,27 @@ def _gluonts_mqf2(freq: str, prediction_length: int, **kwargs: Any):
     )
 
 
+#: Levels at which the statistical peers report quantiles: the papers' training
+#: levels and the untrained tail levels the backtests score.
+PEER_LEVELS = (0.01, 0.025, 0.05, *DEFAULT_QUANTILES, 0.95, 0.975, 0.99)
+
+
+def _peer(name: str) -> Callable[..., Any]:
+    """statsforecast's model ``name`` through GluonTS's wrapper (untrained)."""
+
+    def build(freq: str, prediction_length: int):
+        from ..model.statistical import statistical_predictor
+
+        return statistical_predictor(name, freq, prediction_length, PEER_LEVELS)
+
+    build.__doc__ = f"statsforecast's {name} (gluonts_qf.model.statistical)."
+    return build
+
+
 REGISTRY: dict[str, ModelEntry] = {
     entry.name: entry
     for entry in (
+        ModelEntry("iqf_ensemble", _iqf_ensemble, ours=True, exact_quantiles=True),
         ModelEntry("iqf", _iqf, ours=True, exact_quantiles=True),
         ModelEntry("mqf2", _mqf2, ours=True, joint_samples=True),
         ModelEntry("seasonal_naive", _seasonal_naive, ours=False, trained=False),
@@ -173,6 +203,10 @@ REGISTRY: dict[str, ModelEntry] = {
         ModelEntry("quantile_head", _quantile_head, ours=False),
         ModelEntry("gluonts_isqf", _gluonts_isqf, ours=False, may_fail=True),
         ModelEntry("gluonts_mqf2", _gluonts_mqf2, ours=False, joint_samples=True),
+        *(
+            ModelEntry(name, _peer(name), ours=False, trained=False)
+            for name in ("naive_intervals", "auto_theta", "auto_ets", "auto_arima")
+        ),
     )
 }
 

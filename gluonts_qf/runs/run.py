@@ -155,7 +155,10 @@ def last_checkpoint(model: str, run: PreparedRun, root: Path) -> Path:
     """
     if not get_model(model).ours:
         raise ValueError(f"{model} cannot resume; only our models save checkpoints.")
-    path = make_estimator(model, run, root).checkpoint_path()
+    estimator = make_estimator(model, run, root)
+    if not hasattr(estimator, "checkpoint_path"):
+        raise ValueError(f"{model} cannot resume: it trains more than one network.")
+    path = estimator.checkpoint_path()
     if not path.is_file():
         raise ValueError(
             f"nothing to resume: no checkpoint at {path}; run without --resume."

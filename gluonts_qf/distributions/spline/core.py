@@ -104,6 +104,36 @@ def knot_values(raw: torch.Tensor, tol: float) -> torch.Tensor:
     return torch.cumsum(steps, dim=-1)
 
 
+def floored_tail_rates(
+    knot_levels: torch.Tensor,
+    knot_values: torch.Tensor,
+    raw_l: torch.Tensor,
+    raw_r: torch.Tensor,
+    level_shares: torch.Tensor | None = None,
+    value_shares: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tail rates whose tails are at least as steep as the pieces next to them.
+
+    The left tail ``q_1 + log(u / a_1) / b_L`` has slope ``1 / (b_L a_1)`` at
+    ``a_1``; with ``b_L = 1 / (a_1 s_1 (1 + softplus(raw_l)))``, ``s_1`` the
+    slope of the first piece, that slope is ``s_1 (1 + softplus(raw_l)) > s_1``,
+    and likewise on the right with the last piece and ``1 - a_K``. So the
+    density never jumps up where a tail starts (a too-thin tail), and the
+    quantile function stays convex there. shapes: (K,), (*batch, K), (*batch,)
+    x 2[, (*batch, K - 1, P) x 2] -> (*batch,) x 2.
+    """
+    da = knot_levels[1:] - knot_levels[:-1]
+    dv = knot_values[..., 1:] - knot_values[..., :-1]
+    first, last = dv[..., 0] / da[0], dv[..., -1] / da[-1]
+    if level_shares is not None:
+        first = first * value_shares[..., 0, 0] / level_shares[..., 0, 0]
+        last = last * value_shares[..., -1, -1] / level_shares[..., -1, -1]
+    a_l, c_r = knot_levels[0], 1.0 - knot_levels[-1]
+    beta_l = 1.0 / (a_l * first * (1.0 + F.softplus(raw_l)))
+    beta_r = 1.0 / (c_r * last * (1.0 + F.softplus(raw_r)))
+    return beta_l, beta_r
+
+
 def build_spline(
     knot_levels: torch.Tensor,
     knot_values: torch.Tensor,

@@ -17,7 +17,11 @@ from .calibration import (
 from .lightning_module import IQFLightningModule
 
 CALIBRATIONS = ("none", "tails", "auto", "holdout", "insample")
-DEFAULT_KNOTS = (0.02, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.98)
+#: Knot levels: the deciles; beyond 0.1 and 0.9, exponential tails at least as
+#: steep as the outer pieces (``tail_floor``), so every level from 0.90 up lies
+#: in the tail, where the cost of one more point of service rises with the
+#: level (docs/benchmarks.md, "Tails you can decide on").
+DEFAULT_KNOTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 @with_shared_arguments
@@ -32,7 +36,7 @@ class IQFEstimator(ForkingEstimator):
 
     Parameters
     ----------
-    knot_levels, num_pieces, tol
+    knot_levels, num_pieces, tol, tail_floor
         The IQF head (see :class:`~gluonts_qf.IQFOutput`).
     calibration
         ``"holdout"``: train without the last horizon of each series, then fit
@@ -58,13 +62,17 @@ class IQFEstimator(ForkingEstimator):
         knot_levels: Sequence[float] = DEFAULT_KNOTS,
         num_pieces: pydantic.StrictInt = 1,
         tol: float = 1e-4,
+        tail_floor: bool = True,
         calibration: str = "none",
         **kwargs,
     ) -> None:
         self.calibration = check_choice("calibration", calibration, CALIBRATIONS)
         super().__init__(**kwargs)
         self.distr_output = IQFOutput(
-            knot_levels=knot_levels, num_pieces=num_pieces, tol=tol
+            knot_levels=knot_levels,
+            num_pieces=num_pieces,
+            tol=tol,
+            tail_floor=tail_floor,
         )
 
     def train_model(self, training_data, validation_data=None, **kwargs):

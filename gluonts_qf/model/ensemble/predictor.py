@@ -1,0 +1,188 @@
+"""The ensemble's predictor: IQF networks and statistical forecasters, averaged.
+
+Every member's quantile function at the shared knot levels, with exponential
+tails, is averaged level by level (:mod:`.combine`); the forecast is one
+exact IQF per series (a ``DistributionForecast``), so it answers
+``quantile(u)`` at any level, never crosses, and works with every decision.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from gluonts.model.predictor import Predictor
+from gluonts.torch.model.forecast import DistributionForecast
+
+from ...distributions.iqf import IQF
+from ..statistical import statistical_predictor
+from .combine import combine, continued_tails, increasing
+
+#: The member name of the trained networks (their weight is shared equally).
+NETWORK = "network"
+
+
+def network_members(
+    predictors: list, entries: list, levels: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Each network's ``(values (N, T, K), beta_l (N, T), beta_r (N, T))``, in data units."""
+    out = []
+    for predictor in predictors:
+        values, left, right = [], [], []
+        with torch.no_grad():
+            for fc in predictor.predict(entries):
+                d = fc.distribution
+                values.append(d.quantile(levels.tolist()).double().numpy())  # (T, K)
+                scale = torch.broadcast_to(d.scale, d.batch_shape).double().numpy()
+                left.append(d.beta_l.double().numpy() / scale)
+                right.append(d.beta_r.double().numpy() / scale)
+        out.append((np.stack(values), np.stack(left), np.stack(right)))
+    return out
+
+
+def statistical_member(
+    name: str,
+    freq: str,
+    prediction_length: int,
+    entries: list,
+    levels: np.ndarray,
+    max_context: Optional[int] = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A statsforecast model's quantiles at the knots, its tails continued."""
+    predictor = statistical_predictor(
+        name, freq, prediction_length, levels.tolist(), max_context
+    )
+    keys = [f"{u:g}" for u in levels]
+    values = []
+    for entry in entries:
+        fc = predictor.predict_item(entry)
+        rows = np.stack([fc.forecast_array[fc.forecast_keys.index(k)] for k in keys])
+        spread = np.nanstd(np.asarray(entry["target"], dtype=np.float64)) or 1.0
+        values.append(increasing(rows.T, spread))  # (T, K)
+    values = np.stack(values)
+    return (values, *continued_tails(levels, values))
+
+
+class QuantileEnsemblePredictor(Predictor):
+    """Forecasts of a weighted, level-by-level average of quantile functions.
+
+    Parameters
+    ----------
+    prediction_length, freq
+        The horizon and frequency every member forecasts.
+    knot_levels
+        The shared knot levels ``a_1 < ... < a_K`` (the networks' IQF head's).
+    weights
+        Member name -> weight (summing to one): :data:`NETWORK` for the
+        networks, else a model of :mod:`gluonts_qf.model.statistical`.
+        Members of weight 0 are not computed.
+    networks
+        The trained IQF predictors, averaged into the ``network`` member.
+    choices
+        What training chose and why (validation losses of every member);
+        recorded with the predictor.
+    member_context
+        Steps of a series the statistical members read (the last ones).
+    """
+
+    def __init__(
+        self,
+        prediction_length: int,
+        freq: str,
+        knot_levels: list[float],
+        weights: dict[str, float],
+        networks: list,
+        choices: Optional[dict[str, Any]] = None,
+        member_context: Optional[int] = None,
+    ) -> None:
+        super().__init__(prediction_length=prediction_length)
+        self.member_context = member_context
+        self.freq = freq
+        self.knot_levels = [float(a) for a in knot_levels]
+        self.weights = {k: float(v) for k, v in weights.items()}
+        self.networks = list(networks)
+        self.choices = choices or {}
+
+    def predict(self, dataset, num_samples: Optional[int] = None, **kwargs) -> Iterator:
+        """One IQF ``DistributionForecast`` per series, in chunks of 512 series."""
+        entries: list = []
+        for entry in dataset:
+            entries.append(entry)
+            if len(entries) == 512:
+                yield from self._forecast(entries)
+                entries = []
+        if entries:
+            yield from self._forecast(entries)
+
+    def _forecast(self, entries: list) -> Iterator[DistributionForecast]:
+        levels = np.asarray(self.knot_levels)
+        used = {k: w for k, w in self.weights.items() if w > 0}
+        parts, weights = [], []
+        if NETWORK in used:
+            nets = network_members(self.networks, entries, levels)
+            parts += nets
+            weights += [used.pop(NETWORK) / len(nets)] * len(nets)
+        for name, w in used.items():
+            member = statistical_member(
+                name,
+                self.freq,
+                self.prediction_length,
+                entries,
+                levels,
+                self.member_context,
+            )
+            parts.append(member)
+            weights.append(w)
+        values, left, right = combine(weights, *zip(*parts))
+        knots = torch.tensor(levels)
+        for i, entry in enumerate(entries):
+            dist = IQF(
+                knots,
+                torch.from_numpy(values[i]),
+                torch.from_numpy(left[i]),
+                torch.from_numpy(right[i]),
+            )
+            yield DistributionForecast(
+                dist,
+                start_date=_forecast_start(entry),
+                item_id=entry.get("item_id"),
+                info=entry.get("info"),
+            )
+
+    # -- saving -----------------------------------------------------------
+    def serialize(self, path: Path) -> None:
+        """``ensemble.json`` and each network under ``network-<i>/``."""
+        super().serialize(path)
+        settings = {
+            "prediction_length": self.prediction_length,
+            "freq": self.freq,
+            "knot_levels": self.knot_levels,
+            "weights": self.weights,
+            "choices": self.choices,
+            "networks": len(self.networks),
+            "member_context": self.member_context,
+        }
+        (path / "ensemble.json").write_text(json.dumps(settings, indent=1) + "\n")
+        for i, net in enumerate(self.networks):
+            folder = path / f"network-{i}"
+            folder.mkdir(exist_ok=True)
+            net.serialize(folder)
+
+    @classmethod
+    def deserialize(cls, path: Path, **kwargs) -> QuantileEnsemblePredictor:
+        settings = json.loads((Path(path) / "ensemble.json").read_text())
+        count = settings.pop("networks")
+        networks = [
+            Predictor.deserialize(Path(path) / f"network-{i}", **kwargs)
+            for i in range(count)
+        ]
+        return cls(**settings, networks=networks)
+
+
+def _forecast_start(entry: dict[str, Any]):
+    """The first period after the entry's target."""
+    return entry["start"] + np.shape(entry["target"])[-1]

@@ -1,0 +1,161 @@
+"""The quantile-space ensemble: exact averages, weights that the held-back windows
+choose, and an estimator whose forecasts are IQFs that round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from gluonts.model.predictor import Predictor
+from helpers import trainer_kwargs
+from scipy import stats
+
+from gluonts_qf import IQF, IQFEnsembleEstimator, IQFEstimator
+from gluonts_qf import decisions as dec
+from gluonts_qf.model.ensemble.combine import (
+    combine,
+    continued_tails,
+    fit_weights,
+    increasing,
+    quantiles_at,
+    simplex_grid,
+)
+
+LEVELS = np.array([0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95])
+U = [0.001, 0.01, 0.05, 0.07, 0.3, 0.42, 0.5, 0.9, 0.93, 0.97, 0.999]
+
+
+def _iqf(values, bl, br) -> IQF:
+    return IQF(
+        torch.tensor(LEVELS), torch.tensor(values), torch.tensor(bl), torch.tensor(br)
+    )
+
+
+def test_the_average_of_iqfs_is_the_iqf_of_averaged_knots_and_inverse_rates():
+    rng = np.random.default_rng(0)
+    members = []
+    for _ in range(3):
+        v = np.sort(rng.normal(size=(4, len(LEVELS))), -1)
+        members.append((v, rng.uniform(0.5, 3, 4), rng.uniform(0.5, 3, 4)))
+    w = [0.2, 0.5, 0.3]
+    values, bl, br = combine(w, *zip(*members))
+    ens = _iqf(values, bl, br)
+    u = torch.tensor(U, dtype=torch.float64)[:, None]
+    want = sum(wm * _iqf(*m).icdf(u) for wm, m in zip(w, members))
+    torch.testing.assert_close(ens.icdf(u), want)  # at every level, tails too
+    np.testing.assert_allclose(quantiles_at(LEVELS, values, bl, br, U), ens.icdf(u).T)
+
+
+def test_continued_tails_start_with_the_outer_pieces_slope():
+    values = stats.norm.ppf(LEVELS)[None]
+    bl, br = continued_tails(LEVELS, values)
+    d = _iqf(values, bl, br)
+    eps = 1e-7
+    for a, b in ((LEVELS[0] - eps, LEVELS[0]), (LEVELS[-1], LEVELS[-1] + eps)):
+        tail = (d.icdf(torch.tensor(b)) - d.icdf(torch.tensor(a))) / eps
+        j = 0 if a < LEVELS[0] else -2
+        piece = (values[0, j + 1] - values[0, j]) / (LEVELS[j + 1] - LEVELS[j])
+        assert float(tail) == pytest.approx(piece, rel=1e-4)
+
+
+def test_increasing_gives_a_constant_member_a_valid_steep_quantile_function():
+    v = increasing(np.full((2, len(LEVELS)), 5.0), scale=np.array([1.0, 100.0]))
+    assert np.all(np.diff(v, axis=-1) > 0)
+    np.testing.assert_allclose(v[:, 0], 5.0)
+    assert v[1, -1] - v[1, 0] == pytest.approx(100 * (len(LEVELS) - 1) * 1e-6)
+
+
+def test_simplex_grid_and_fit_weights_recover_the_right_member():
+    grid = simplex_grid(3, 0.25)
+    assert len(grid) == 15 and np.allclose(grid.sum(1), 1) and (grid >= 0).all()
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=4000)
+    levels = [0.1, 0.5, 0.9]
+    true = np.broadcast_to(stats.norm.ppf(levels), (4000, 3))
+    wide, shifted = 3 * true, true + 1.0
+    weights, alone = fit_weights(np.stack([wide, true, shifted]), y, levels, 0.1)
+    assert weights[1] >= 0.8 and weights.sum() == pytest.approx(1)
+    assert alone[1] < alone[0] and alone[1] < alone[2]
+    # two halves of a too narrow and a too wide forecast: the blend wins
+    narrow, broad = 0.5 * true, 1.5 * true
+    weights, alone = fit_weights(np.stack([narrow, broad]), y, levels, 0.05)
+    assert 0.3 <= weights[0] <= 0.7
+
+
+def _seasonal_series(n: int, length: int = 96) -> list[dict]:
+    rng = np.random.default_rng(2)
+    t = np.arange(length)
+    start = pd.Period("2024-01-01 00:00", freq="h")
+    return [
+        {
+            "start": start,
+            "target": 20
+            + i
+            + 5 * np.sin(2 * np.pi * t / 24)
+            + rng.normal(0, 0.2, length),
+            "item_id": f"s{i}",
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.fixture(scope="module")
+def ensemble(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ensemble")
+    network = IQFEstimator(
+        freq="h",
+        prediction_length=6,
+        knot_levels=list(LEVELS),
+        hidden_size=4,
+        decoder_hidden=4,
+        batch_size=4,
+        num_batches_per_epoch=1,
+        trainer_kwargs=trainer_kwargs(root, 1),
+    )
+    est = IQFEnsembleEstimator(network=network, members=["naive_intervals"], step=0.1)
+    data = _seasonal_series(6)
+    return est, est.train(data), data, root
+
+
+def test_the_held_back_windows_choose_the_better_member(ensemble):
+    """Nearly periodic series: seasonal naive is almost exact, the network has
+    trained one step: the weights go to seasonal naive."""
+    _, predictor, _, _ = ensemble
+    weights = predictor.choices["weights"]
+    assert set(weights) == {"network", "naive_intervals"}
+    assert sum(weights.values()) == pytest.approx(1)
+    losses = predictor.choices["validation_wql"]
+    assert losses["naive_intervals"] < losses["network"]
+    assert weights["naive_intervals"] >= 0.7
+
+
+def test_ensemble_forecasts_are_exact_iqfs_that_round_trip(ensemble, tmp_path):
+    _, predictor, data, _ = ensemble
+    forecasts = list(predictor.predict(data))
+    assert len(forecasts) == len(data)
+    for fc, entry in zip(forecasts, data):
+        assert isinstance(fc.distribution, IQF) and fc.distribution.batch_shape == (6,)
+        assert fc.start_date == entry["start"] + len(entry["target"])
+        q = fc.distribution.quantile(np.linspace(0.001, 0.999, 99)).numpy()
+        assert np.all(np.diff(q, axis=-1) > 0)
+    tradeoff = dec.service_tradeoff(forecasts, [0.9, 0.95])
+    assert tradeoff.exact
+    predictor.serialize(tmp_path)
+    loaded = Predictor.deserialize(tmp_path)
+    again = list(loaded.predict(data))
+    for a, b in zip(forecasts, again):
+        np.testing.assert_allclose(a.quantile(0.37), b.quantile(0.37), rtol=1e-12)
+    assert loaded.choices["weights"] == predictor.choices["weights"]
+
+
+def test_bad_ensembles_are_clear_errors(ensemble):
+    est, _, _, _ = ensemble
+    with pytest.raises(ValueError, match="unknown ensemble member"):
+        IQFEnsembleEstimator(network=est.network, members=["prophet"])
+    pieces = IQFEstimator(freq="h", prediction_length=6, num_pieces=2)
+    with pytest.raises(ValueError, match="one piece per knot interval"):
+        IQFEnsembleEstimator(network=pieces)
+    short = [{"start": pd.Period("2024-01-01", "D"), "target": np.ones(7)}]
+    with pytest.raises(ValueError, match="no training series is longer"):
+        est.train(short)

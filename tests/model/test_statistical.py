@@ -1,0 +1,59 @@
+"""The statistical peers: statsforecast through GluonTS's wrappers, with quantiles
+at our levels, a context cap that keeps the calendar, and gaps filled."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gluonts_qf.model.statistical import _filled, statistical_predictor
+
+LEVELS = [0.05, 0.1, 0.5, 0.9, 0.95]
+
+
+def _entry(n: int = 80, gaps: bool = False) -> dict:
+    t = np.arange(n, dtype=float)
+    y = 50 + 10 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(0).normal(0, 1, n)
+    if gaps:
+        y[[0, 1, 40]] = np.nan
+    return {"start": pd.Period("2020-01", freq="M"), "target": y, "item_id": "a"}
+
+
+def test_filled_carries_the_last_observation_and_the_first_backwards():
+    y = np.array([np.nan, 2.0, np.nan, np.nan, 5.0, np.nan])
+    np.testing.assert_array_equal(_filled(y), [2, 2, 2, 2, 5, 5])
+    np.testing.assert_array_equal(_filled(np.full(3, np.nan)), [0, 0, 0])
+
+
+@pytest.mark.parametrize("name", ["naive_intervals", "auto_theta", "auto_ets"])
+def test_quantiles_at_our_levels_median_is_the_mean(name):
+    p = statistical_predictor(name, "M", 6, LEVELS)
+    fc = p.predict_item(_entry(gaps=True))
+    assert fc.forecast_keys == ["mean", "0.05", "0.1", "0.5", "0.9", "0.95"]
+    q = np.stack([fc.quantile(u) for u in LEVELS])
+    assert np.all(np.isfinite(q)) and np.all(np.diff(q, axis=0) >= 0)
+    np.testing.assert_array_equal(fc.quantile(0.5), fc.mean)
+    assert fc.start_date == pd.Period("2020-01", freq="M") + 80
+
+
+def test_the_context_cap_keeps_the_calendar_and_the_season():
+    """Seasonal naive on the last 24 steps repeats the same last season as on
+    all 80, and its forecast starts where the series ends."""
+    entry = _entry()
+    full = statistical_predictor("naive_intervals", "M", 12, LEVELS, max_context=500)
+    cut = statistical_predictor("naive_intervals", "M", 12, LEVELS, max_context=24)
+    a, b = full.predict_item(entry), cut.predict_item(entry)
+    assert a.start_date == b.start_date == entry["start"] + 80
+    np.testing.assert_allclose(a.mean, entry["target"][-12:])
+    np.testing.assert_allclose(b.mean, a.mean)
+
+
+def test_unknown_model_and_missing_statsforecast(monkeypatch):
+    with pytest.raises(ValueError, match="unknown statistical model 'prophet'"):
+        statistical_predictor("prophet", "M", 6, LEVELS)
+    monkeypatch.setitem(sys.modules, "gluonts.ext.statsforecast", None)
+    with pytest.raises(ValueError, match=r"pip install 'gluonts-qf\[stats\]'"):
+        statistical_predictor("auto_ets", "M", 6, LEVELS)
