@@ -35,6 +35,8 @@ def run_dir(data_dir, tmp_path_factory):
         "20",
         "--baselines",
         "seasonal_naive",
+        "--model",
+        "iqf",
         "--out",
         str(out),
         "--quiet",
@@ -277,9 +279,14 @@ def test_train_without_baselines(data_dir, tmp_path, capsys):
     argv += ["--epochs", "1", "--batches-per-epoch", "1", "--max-series", "4"]
     assert main([*argv, "--baselines", "none", "--out", str(out), "--quiet"]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in table[2:-1]] == ["iqf"]  # one model row
+    # one model row: the default model, the ensemble
+    assert [line.split()[0] for line in table[2:-1]] == ["iqf_ensemble"]
     report = json.loads((out / "metrics.json").read_text())
-    assert report["baselines"] == [] and set(report["models"]) == {"iqf"}
+    assert report["baselines"] == [] and set(report["models"]) == {"iqf_ensemble"}
+    assert (out / "predictor" / "ensemble.json").is_file()
+    assert (out / "predictor" / "network-1" / "gluonts-config.json").is_file()
+    err = _exit_2([*argv, "--out", str(tmp_path / "again"), "--resume"], capsys)
+    assert "iqf_ensemble cannot resume" in err
 
 
 @pytest.mark.parametrize(
@@ -437,7 +444,7 @@ def test_resume_continues_from_the_last_checkpoint(data_dir, tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["train", "--dataset", "m4_hourly", "--data-dir", str(data_dir)]
     argv += ["--batches-per-epoch", "2", "--max-series", "4", "--baselines", "none"]
-    argv += ["--out", str(out), "--quiet"]
+    argv += ["--out", str(out), "--quiet", "--model", "iqf"]
     err = _exit_2([*argv, "--epochs", "1", "--resume"], capsys)
     assert "nothing to resume" in err
     assert main([*argv, "--epochs", "1"]) == 0

@@ -99,7 +99,9 @@ class RunSpec(Budget):
         series (long CSV or parquet, GluonTS JSON lines): see
         :func:`gluonts_qf.runs.data.load_data`.
     model
-        Model to train, one of ours in the registry (``"iqf"`` or ``"mqf2"``).
+        Model to train, one of ours in the registry: ``"iqf_ensemble"``
+        (default: the IQF network and statistical forecasters, weighted on
+        held-back windows), ``"iqf"`` (the network alone) or ``"mqf2"``.
     data_dir
         Folder of GluonTS datasets; default ``$GLUONTS_QF_DATA``, then
         ``../shared/data/gluonts`` if it holds the dataset, then GluonTS's own
@@ -124,7 +126,7 @@ class RunSpec(Budget):
     """
 
     dataset: str
-    model: str = "iqf"
+    model: str = "iqf_ensemble"
     data_dir: Path | None = None
     seed: int = 0
     baselines: list[str] = field(default_factory=lambda: ["seasonal_naive"])

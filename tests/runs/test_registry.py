@@ -29,7 +29,7 @@ def tiny_run(data_dir):
 
 
 def test_names_and_lookup():
-    assert registry.model_names(ours=True) == ("iqf", "mqf2")
+    assert registry.model_names(ours=True) == ("iqf_ensemble", "iqf", "mqf2")
     assert registry.model_names(ours=False) == (
         "seasonal_naive",
         "deepar",
@@ -40,6 +40,10 @@ def test_names_and_lookup():
         "quantile_head",
         "gluonts_isqf",
         "gluonts_mqf2",
+        "naive_intervals",
+        "auto_theta",
+        "auto_ets",
+        "auto_arima",
     )
     assert get_model("mqf2") is REGISTRY["mqf2"]
     with pytest.raises(ValueError, match="unknown model 'arima'; choose from iqf"):

@@ -52,7 +52,10 @@ def test_validate_normalises_and_is_idempotent():
         ({"max_series": -1}, "max_series must be a positive integer"),
         ({"seed": 1.5}, "seed must be an integer"),
         ({"lr": "fast"}, "lr must be a positive number"),
-        ({"model": "deepar"}, r"model must be one of \('iqf', 'mqf2'\)"),
+        (
+            {"model": "deepar"},
+            r"model must be one of \('iqf_ensemble', 'iqf', 'mqf2'\)",
+        ),
         ({"estimator": [1]}, "estimator must be a mapping"),
         ({"estimator": {"freq": "D"}}, "comes from the dataset"),
     ],

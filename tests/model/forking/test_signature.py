@@ -25,7 +25,7 @@ def _params(fn) -> dict[str, inspect.Parameter]:
 
 SHARED = _params(ForkingEstimator.__init__)
 OWN = {
-    IQFEstimator: {"knot_levels", "num_pieces", "tol", "calibration"},
+    IQFEstimator: {"knot_levels", "num_pieces", "tol", "tail_floor", "calibration"},
     MQF2Estimator: {
         "picnn_hidden_size",
         "picnn_num_layers",
