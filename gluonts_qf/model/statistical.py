@@ -8,7 +8,9 @@ its mean), at GluonTS's season for the frequency. Three things are added to
 the wrappers: a context cap (the last ``max_context`` steps; AutoETS took 8
 minutes on exchange_rate's 6,000-step series, and AutoARIMA's search grows
 with the length), missing values filled from the last (or the first) observed
-one (statsforecast takes none), and non-decreasing quantiles. statsforecast is
+one (statsforecast takes none), non-decreasing quantiles, and the naive
+forecast with its intervals for a series the model refuses (AutoETS raises on
+series of a few steps). statsforecast is
 the ``stats`` extra (``pip install 'gluonts-qf[stats]'``).
 """
 
@@ -97,6 +99,15 @@ def _capped(base: type) -> type:
             )
             self.max_context = max_context
 
+        def _fallback(self):
+            """The naive forecast with its intervals, for series the model refuses."""
+            from gluonts.ext.statsforecast import NaivePredictor
+
+            return NaivePredictor(
+                prediction_length=self.prediction_length,
+                quantile_levels=self.config.quantile_levels,
+            )
+
         def predict_item(self, entry: dict[str, Any]):
             from gluonts.model.forecast import QuantileForecast
 
@@ -107,7 +118,10 @@ def _capped(base: type) -> type:
                 "start": entry["start"] + cut,
                 "target": _filled(target[cut:]),
             }
-            fc = super().predict_item(short)
+            try:
+                fc = super().predict_item(short)
+            except Exception:  # e.g. AutoETS's "tiny datasets" on 5 steps
+                fc = self._fallback().predict_item(short)
             keys = fc.forecast_keys
             order = sorted(range(1, len(keys)), key=lambda i: float(keys[i]))
             mean = fc.forecast_array[0]

@@ -57,3 +57,12 @@ def test_unknown_model_and_missing_statsforecast(monkeypatch):
     monkeypatch.setitem(sys.modules, "gluonts.ext.statsforecast", None)
     with pytest.raises(ValueError, match=r"pip install 'gluonts-qf\[stats\]'"):
         statistical_predictor("auto_ets", "M", 6, LEVELS)
+
+
+def test_a_series_the_model_refuses_gets_the_naive_forecast():
+    """AutoETS raises on a 4-step series; the peer forecasts it naively."""
+    entry = {"start": pd.Period("2020", freq="Y"), "target": np.array([3.0, 4, 5, 6])}
+    fc = statistical_predictor("auto_ets", "Y", 2, LEVELS).predict_item(entry)
+    np.testing.assert_allclose(fc.mean, [6.0, 6.0])
+    q = np.stack([fc.quantile(u) for u in LEVELS])
+    assert np.all(np.diff(q, axis=0) >= 0) and np.all(q[-1] > q[0])
