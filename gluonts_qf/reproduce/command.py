@@ -6,18 +6,27 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..runs.arguments import name_list, positive_float, positive_int, usage_errors
+from ..runs.arguments import (
+    add_command,
+    name_list,
+    positive_float,
+    positive_int,
+    usage_errors,
+)
 from ..runs.run import quiet_lightning
 
 
 def add_reproduce_parser(subs) -> None:
-    p = subs.add_parser(
+    p = add_command(
+        subs,
         "reproduce",
-        help="re-run a paper's experiment: every dataset x model cell, cached",
-        description="Train and backtest every cell (configs/<experiment>.yaml: a "
+        "re-run a paper's experiment: every dataset x model cell, cached",
+        "Train and backtest every cell (configs/<experiment>.yaml: a "
         "datasets x models matrix) of a paper experiment, one progress line per cell, "
         "and write per-cell JSON, <experiment>.csv/.md and figures to --out. Finished "
         "cells are cached: run the same command again to resume.",
+        run_reproduce,
+        quiet=True,
     )
     add = p.add_argument
     add("--experiment", required=True, metavar="NAME", help="iqf, mqf2 or figures")
@@ -36,7 +45,6 @@ def add_reproduce_parser(subs) -> None:
     )
     add("--data-dir", type=Path, metavar="DIR", help="folder of GluonTS datasets")
     add("--no-figures", action="store_true", help="skip the PNG figures")
-    p.set_defaults(func=run_reproduce, parser=p, quiet=True)
 
 
 def run_reproduce(args: argparse.Namespace) -> Any:

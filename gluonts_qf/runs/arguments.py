@@ -68,6 +68,19 @@ def baseline_list(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(str(err).rstrip(".")) from err
 
 
+def add_command(
+    subs, name: str, summary: str, description: str, run: Callable, **defaults: Any
+) -> argparse.ArgumentParser:
+    """A ``gluonts-qf NAME`` subcommand that calls ``run(args)``.
+
+    ``args.parser`` is the subcommand's parser (for :func:`usage_errors`).
+    """
+    p = subs.add_parser(name, help=summary, description=description)
+    p.set_defaults(func=run, **defaults)
+    p.set_defaults(parser=p)
+    return p
+
+
 def add_predictor_options(p: argparse.ArgumentParser) -> None:
     """``--predictor`` and the data options, shared by ``forecast`` and ``decide``."""
     p.add_argument(

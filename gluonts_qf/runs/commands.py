@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from . import outputs, predictors
 from .arguments import (
+    add_command,
     add_data_options,
     add_predictor_options,
     baseline_list,
@@ -62,13 +63,15 @@ DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSpec)}
 
 
 def add_train_parser(subs) -> None:
-    p = subs.add_parser(
+    p = add_command(
+        subs,
         "train",
-        help="train a model, backtest it beside baselines, save the results",
-        description="Train on a GluonTS dataset, backtest beside baselines trained at "
+        "train a model, backtest it beside baselines, save the results",
+        "Train on a GluonTS dataset, backtest beside baselines trained at "
         "the same budget (epochs x batches x batch size), print the metrics table "
         "and save the predictor, metrics and plots. Options given on the command "
         "line override those of --config.",
+        run_train,
     )
     d = DEFAULTS
     add = p.add_argument
@@ -130,15 +133,16 @@ def add_train_parser(subs) -> None:
         help="extra estimator argument with a YAML value (e.g. hidden_size=32); "
         "trainer.KEY=VALUE goes to lightning.Trainer; repeatable",
     )
-    p.set_defaults(func=run_train, parser=p)
 
 
 def add_forecast_parser(subs) -> None:
-    p = subs.add_parser(
+    p = add_command(
+        subs,
         "forecast",
-        help="forecast a dataset's test series with a saved predictor",
-        description="Forecast the last prediction window of each test series (or, "
+        "forecast a dataset's test series with a saved predictor",
+        "Forecast the last prediction window of each test series (or, "
         "with --future, the steps after its end) and write quantiles to CSV.",
+        run_forecast,
     )
     add = p.add_argument
     add_predictor_options(p)
@@ -150,19 +154,20 @@ def add_forecast_parser(subs) -> None:
     )
     add("--future", action="store_true", help="forecast after the end of each series")
     add("--output", type=Path, metavar="CSV", help="CSV file (default standard output)")
-    p.set_defaults(func=run_forecast, parser=p)
 
 
 def add_decide_parser(subs) -> None:
-    p = subs.add_parser(
+    p = add_command(
+        subs,
         "decide",
-        help="service-level trade-off, fill rate and cost-optimal stock from forecasts",
-        description="Forecast past the end of each test series with a saved "
+        "service-level trade-off, fill rate and cost-optimal stock from forecasts",
+        "Forecast past the end of each test series with a saved "
         "predictor and print, summed over series, the quantity each service level "
         "requires, the extra quantity per extra percentage point, the fill rate "
         "and (with --costs) the expected cost and the cost-optimal level; with "
         "--lead-time k, for the total of the next k steps. Writes CSVs and plots "
         "to --out.",
+        run_decide,
     )
     add = p.add_argument
     add_predictor_options(p)
@@ -187,7 +192,6 @@ def add_decide_parser(subs) -> None:
     )
     add("--seed", type=int, default=0, help="seed of any sampling (default 0)")
     add("--out", type=Path, metavar="DIR", help="default runs/<dataset>-decide")
-    p.set_defaults(func=run_decide, parser=p)
 
 
 def spec_from_args(args: argparse.Namespace) -> RunSpec:

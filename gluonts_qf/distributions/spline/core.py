@@ -105,12 +105,7 @@ def knot_values(raw: torch.Tensor, tol: float) -> torch.Tensor:
 
 
 def floored_tail_rates(
-    knot_levels: torch.Tensor,
-    knot_values: torch.Tensor,
-    raw_l: torch.Tensor,
-    raw_r: torch.Tensor,
-    level_shares: torch.Tensor | None = None,
-    value_shares: torch.Tensor | None = None,
+    knot_levels: torch.Tensor, knot_values: torch.Tensor, raw_l, raw_r, *shares
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Tail rates whose tails are at least as steep as the pieces next to them.
 
@@ -119,13 +114,15 @@ def floored_tail_rates(
     slope of the first piece, that slope is ``s_1 (1 + softplus(raw_l)) > s_1``,
     and likewise on the right with the last piece and ``1 - a_K``. So the
     density never jumps up where a tail starts (a too-thin tail), and the
-    quantile function stays convex there. shapes: (K,), (*batch, K), (*batch,)
-    x 2[, (*batch, K - 1, P) x 2] -> (*batch,) x 2.
+    quantile function stays convex there. ``shares``: none (one piece per
+    interval), or the level and the value shares of the pieces. shapes: (K,),
+    (*batch, K), (*batch,) x 2[, (*batch, K - 1, P) x 2] -> (*batch,) x 2.
     """
     da = knot_levels[1:] - knot_levels[:-1]
     dv = knot_values[..., 1:] - knot_values[..., :-1]
     first, last = dv[..., 0] / da[0], dv[..., -1] / da[-1]
-    if level_shares is not None:
+    if shares:
+        level_shares, value_shares = shares
         first = first * value_shares[..., 0, 0] / level_shares[..., 0, 0]
         last = last * value_shares[..., -1, -1] / level_shares[..., -1, -1]
     a_l, c_r = knot_levels[0], 1.0 - knot_levels[-1]
