@@ -1,7 +1,8 @@
 """Training time of the main job, idle and beside a CPU-bound process, per thread count.
 
-Runs ``gluonts-qf train`` on the README's main config (``configs/main/
-m4_hourly-iqf.yaml``, baselines off) in a fresh process for each thread count,
+Runs ``gluonts-qf train --model iqf`` on the README's main config (``configs/
+main/m4_hourly-iqf_ensemble.yaml``: IQFEstimator, the ensemble's network, baselines
+off) in a fresh process for each thread count,
 once with the machine as it is and once with ``python -c "while True: pass"``
 running beside it, and prints ``train_seconds`` (from ``metrics.json``) with the
 1-minute load average seen just before each run::
@@ -19,14 +20,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "configs" / "main" / "m4_hourly-iqf.yaml"
+CONFIG = ROOT / "configs" / "main" / "m4_hourly-iqf_ensemble.yaml"
 
 
 def train_seconds(threads: int, data_dir: str | None, extra: list[str]) -> float:
     """``train_seconds`` of one main-job run with ``threads`` torch threads."""
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "gluonts_qf", "train", "--config", str(CONFIG)]
-        cmd += ["--baselines", "none", "--quiet", "--num-threads", str(threads)]
+        cmd += ["--model", "iqf", "--baselines", "none", "--quiet"]
+        cmd += ["--num-threads", str(threads)]
         cmd += ["--out", out, *extra]
         if data_dir:
             cmd += ["--data-dir", data_dir]

@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh plots,files,stats
-exec .venv/bin/python -m gluonts_qf train --dataset m4_hourly --config configs/main/m4_hourly-iqf.yaml "$@"
+exec .venv/bin/python -m gluonts_qf train --dataset m4_hourly --config configs/main/m4_hourly-iqf_ensemble.yaml "$@"

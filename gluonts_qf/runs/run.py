@@ -5,7 +5,7 @@ The programmatic side of ``gluonts-qf train``::
     spec = RunSpec(dataset="m4_hourly", epochs=10, baselines=["seasonal_naive"])
     run = prepare(spec)                    # loads data, checks every option
     result = train_and_backtest(run)       # {model: metrics} rows + predictor
-    save_run(run, result, "runs/m4_hourly-iqf")
+    save_run(run, result, "runs/m4_hourly-iqf_ensemble")
 
 ``RunSpec`` lives in :mod:`gluonts_qf.runs.spec`, the models in
 :mod:`gluonts_qf.runs.registry`, ``save_run`` in :mod:`gluonts_qf.runs.outputs`;
