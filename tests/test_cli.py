@@ -287,6 +287,11 @@ def test_train_without_baselines(data_dir, tmp_path, capsys):
     assert (out / "predictor" / "network-1" / "gluonts-config.json").is_file()
     err = _exit_2([*argv, "--out", str(tmp_path / "again"), "--resume"], capsys)
     assert "iqf_ensemble cannot resume" in err
+    # a network of a saved ensemble cut short: the error names its file
+    state = out / "predictor" / "network-1" / "prediction-net-state.pt"
+    state.write_bytes(state.read_bytes()[:100])
+    err = _exit_2(_forecast_argv(out, data_dir), capsys)
+    assert str(state) in err and "corrupt or truncated" in err
 
 
 @pytest.mark.parametrize(

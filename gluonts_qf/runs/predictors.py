@@ -46,7 +46,7 @@ def _diagnose_predictor(path: Path, err: Exception) -> str:
     """Which file of the predictor folder ``path`` made loading fail, in words."""
     import torch
 
-    for file in sorted(path.iterdir()):
+    for file in sorted(f for f in path.rglob("*") if f.is_file()):
         try:
             if file.suffix == ".json":
                 json.loads(file.read_text())
