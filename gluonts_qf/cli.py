@@ -45,6 +45,8 @@ def _cli_warnings(quiet: bool) -> Iterator[None]:
         )
         if quiet:
             warnings.filterwarnings("ignore", module=r"(lightning|gluonts)\..*")
+            # a quantile forecast has no wCRPS, ES or VS: the table shows "-"
+            warnings.filterwarnings("ignore", message=".* not computed: ")
         yield
 
 
