@@ -159,3 +159,16 @@ def test_bad_ensembles_are_clear_errors(ensemble):
     short = [{"start": pd.Period("2024-01-01", "D"), "target": np.ones(7)}]
     with pytest.raises(ValueError, match="no training series is longer"):
         est.train(short)
+
+
+def test_constant_and_missing_histories_still_give_valid_forecasts(ensemble):
+    """A constant series and one whose history is all missing: exact, increasing
+    quantile functions (the statistical members' equal quantiles are spread)."""
+    _, predictor, data, _ = ensemble
+    odd = [
+        {**data[0], "target": np.full(96, 7.0)},
+        {**data[1], "target": np.r_[np.full(95, np.nan), 3.0]},
+    ]
+    for fc in predictor.predict(odd):
+        q = fc.distribution.quantile(np.linspace(0.01, 0.99, 50)).numpy()
+        assert np.isfinite(q).all() and np.all(np.diff(q, axis=-1) > 0)

@@ -61,7 +61,9 @@ def statistical_member(
     for entry in entries:
         fc = predictor.predict_item(entry)
         rows = np.stack([fc.forecast_array[fc.forecast_keys.index(k)] for k in keys])
-        spread = np.nanstd(np.asarray(entry["target"], dtype=np.float64)) or 1.0
+        target = np.asarray(entry["target"], dtype=np.float64)
+        spread = np.nanstd(target) if np.isfinite(target).any() else 0.0
+        spread = spread if spread > 0 else 1.0  # constant or empty history
         values.append(increasing(rows.T, spread))  # (T, K)
     values = np.stack(values)
     return (values, *continued_tails(levels, values))
