@@ -213,6 +213,8 @@ COLUMNS = (
     "mean_wQuantileLoss",
     "wQL_tails",
     "wQL[0.01]",
+    "wQL[0.05]",
+    "wQL[0.95]",
     "wQL[0.99]",
     "Coverage90",
     "Coverage98",
