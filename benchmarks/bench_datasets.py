@@ -21,6 +21,7 @@ over 0.1..0.9), training and forecasting seconds.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_datasets.py --parallel 2   # run / resume
     python benchmarks/bench_datasets.py --report                          # markdown
+    python benchmarks/bench_datasets.py --targets                         # met / missed
 """
 
 import argparse
@@ -287,6 +288,81 @@ def summary(args) -> str:
     return "\n".join(lines)
 
 
+def targets(args) -> str:
+    """Markdown: each target of the default model, met or missed, per dataset.
+
+    Accuracy: mean wQL at or below every peer's (statistical and GluonTS's
+    networks); calibration at or below the best statistical peer's; tails: the
+    98% and 90% central intervals hold at least 93% and 85% of outcomes, and
+    wQL at each of 0.01, 0.05, 0.95, 0.99 at or below the best statistical
+    peer's there. A "no" carries the figures.
+    """
+    ours = args.models[0]
+    stat = [m for m in args.models if m in PEERS]
+    others = [m for m in args.models if m not in OURS]
+    head = (
+        "| dataset | group | wQL ≤ every peer | calibration ≤ best statistical | "
+        "98% holds ≥ 0.93 | 90% holds ≥ 0.85 | tail levels at or below the best statistical |"
+    )
+    lines = [head, "|" + "---|" * 7]
+    tally = {k: 0 for k in ("wql", "cal", "c98", "c90", "tails")}
+    counted = 0
+    for d in args.datasets:
+        v = _mean(args, d, ours, "mean_wQuantileLoss")
+        if not math.isfinite(v):
+            continue
+        counted += 1
+        best, name = _best(args, d, others, "mean_wQuantileLoss")
+        cal, cal_best = (
+            _mean(args, d, ours, "calibration"),
+            _best(args, d, stat, "calibration"),
+        )
+        c98, c90 = (
+            _mean(args, d, ours, "Coverage98"),
+            _mean(args, d, ours, "Coverage90"),
+        )
+        missed = []
+        for u in TAILS:
+            mine = _mean(args, d, ours, f"wQL[{u}]")
+            theirs, who = _best(args, d, stat, f"wQL[{u}]")
+            if mine > theirs:
+                missed.append(f"{u}: {mine:.3g} vs {theirs:.3g} {who}")
+        ok = {
+            "wql": v <= best,
+            "cal": cal <= cal_best[0],
+            "c98": c98 >= 0.93,
+            "c90": c90 >= 0.85,
+            "tails": not missed,
+        }
+        for k, hit in ok.items():
+            tally[k] += hit
+        lines.append(
+            f"| {d} | {'dev' if d in DEVELOPMENT else 'held out'} | "
+            + ("yes" if ok["wql"] else f"no: {v:.4g} vs {name} {best:.4g}")
+            + " | "
+            + (
+                "yes"
+                if ok["cal"]
+                else f"no: {cal:.3f} vs {cal_best[1]} {cal_best[0]:.3f}"
+            )
+            + f" | {'yes' if ok['c98'] else 'no'} ({c98:.2f}) | "
+            + f"{'yes' if ok['c90'] else 'no'} ({c90:.2f}) | "
+            + (
+                f"{len(TAILS)} of {len(TAILS)}"
+                if not missed
+                else f"{len(TAILS) - len(missed)} of {len(TAILS)} ("
+                + "; ".join(missed)
+                + ")"
+            )
+            + " |"
+        )
+    lines.append(
+        f"| **met on** | {counted} datasets | {tally['wql']} | {tally['cal']} | "
+        f"{tally['c98']} | {tally['c90']} | {tally['tails']} (all four levels) |"
+    )
+    return "\n".join(lines)
+
+
 def ar1_dependence(
     seed: int, steps: int = 180, phi: float = 0.9, **estimator_kwargs
 ) -> dict:
@@ -380,6 +456,9 @@ def main() -> None:
     )
     p.add_argument("--report", action="store_true", help="print the markdown tables")
     p.add_argument(
+        "--targets", action="store_true", help="print each target, met or missed"
+    )
+    p.add_argument(
         "--ar1",
         nargs="*",
         metavar="KEY=VALUE",
@@ -405,6 +484,8 @@ def main() -> None:
             print(json.dumps(ar1_dependence(seed, **parse_settings(args.ar1))))
     elif args.report:
         print(report(args))
+    elif args.targets:
+        print(targets(args))
     else:
         run_all(args)
 
