@@ -72,12 +72,13 @@ def _mqf2(freq: str, prediction_length: int, **kwargs: Any):
 def _iqf_ensemble(freq: str, prediction_length: int, **kwargs: Any):
     """IQFEstimator and statistical members, weighted on held-back windows.
 
-    ``members``, ``step`` and ``member_context`` go to the ensemble, everything else (the run's
-    budget and ``estimator`` settings) to its IQF network.
+    ``members``, ``step``, ``member_context``, ``windows`` and ``network_prior`` go
+    to the ensemble, everything else (the run's budget and ``estimator`` settings)
+    to its IQF network.
     """
     from ..model.ensemble import IQFEnsembleEstimator
 
-    own = ("members", "step", "member_context")
+    own = ("members", "step", "member_context", "windows", "network_prior")
     own = {k: kwargs.pop(k) for k in own if k in kwargs}
     network = _iqf(freq, prediction_length, **kwargs)
     return IQFEnsembleEstimator(network=network, **own)

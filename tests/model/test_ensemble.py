@@ -21,6 +21,7 @@ from gluonts_qf.model.ensemble.combine import (
     quantiles_at,
     simplex_grid,
 )
+from gluonts_qf.model.ensemble.estimator import validation_windows
 
 LEVELS = np.array([0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95])
 U = [0.001, 0.01, 0.05, 0.07, 0.3, 0.42, 0.5, 0.9, 0.93, 0.97, 0.999]
@@ -113,7 +114,9 @@ def ensemble(tmp_path_factory):
         num_batches_per_epoch=1,
         trainer_kwargs=trainer_kwargs(root, 1),
     )
-    est = IQFEnsembleEstimator(network=network, members=["naive_intervals"], step=0.1)
+    est = IQFEnsembleEstimator(
+        network=network, members=["naive_intervals"], step=0.1, windows=2
+    )
     data = _seasonal_series(6)
     return est, est.train(data), data, root
 
@@ -127,7 +130,45 @@ def test_the_held_back_windows_choose_the_better_member(ensemble):
     assert sum(weights.values()) == pytest.approx(1)
     losses = predictor.choices["validation_wql"]
     assert losses["naive_intervals"] < losses["network"]
-    assert weights["naive_intervals"] >= 0.7
+    assert predictor.choices["fitted_weights"]["naive_intervals"] >= 0.7
+
+
+def test_the_weights_pool_two_windows_and_lean_towards_the_network(ensemble):
+    """Every series holds 96 steps, so both windows are scored; the predictor
+    keeps the last window's network and the full-data one; the weights are the
+    fitted ones with ``network_prior`` (0.25 by default) moved to the network."""
+    est, predictor, _, _ = ensemble
+    assert predictor.choices["validation_windows"] == 2
+    assert predictor.choices["validation_series"] == 6
+    assert len(predictor.networks) == 2
+    assert est.network_prior == 0.25
+    fitted, weights = predictor.choices["fitted_weights"], predictor.choices["weights"]
+    assert weights["network"] == pytest.approx(0.25 + 0.75 * fitted["network"])
+    assert weights["naive_intervals"] == pytest.approx(0.75 * fitted["naive_intervals"])
+
+
+def test_validation_windows_are_consecutive_and_never_seen():
+    """Window k holds steps [-(k+1)T, -kT) and its past ends right before it;
+    a series too short for window k is left out of it, not reused whole."""
+    start = pd.Period("2024-01-01", "D")
+    data = [
+        {"start": start, "target": np.arange(20.0)},
+        {"start": start, "target": np.arange(100.0, 107.0)},  # 7 steps: window 0 only
+    ]
+    got = validation_windows(data, 3, 3)
+    assert len(got) == 3
+    (p0, w0), (p1, w1), (p2, w2) = got
+    np.testing.assert_array_equal(w0[0], [17, 18, 19])
+    np.testing.assert_array_equal(p0[0]["target"], np.arange(17.0))
+    np.testing.assert_array_equal(w0[1], [104, 105, 106])
+    assert len(p1) == len(w1) == 1 and len(p2) == 1
+    np.testing.assert_array_equal(w1[0], [14, 15, 16])
+    np.testing.assert_array_equal(p1[0]["target"], np.arange(14.0))
+    np.testing.assert_array_equal(w2[0], [11, 12, 13])
+    np.testing.assert_array_equal(p2[0]["target"], np.arange(11.0))
+    # windows that no series is long enough for are left out
+    assert len(validation_windows(data, 3, 9)) == 6
+    assert len(validation_windows(data[1:], 3, 2)) == 1
 
 
 def test_ensemble_forecasts_are_exact_iqfs_that_round_trip(ensemble, tmp_path):
@@ -159,6 +200,10 @@ def test_bad_ensembles_are_clear_errors(ensemble):
     short = [{"start": pd.Period("2024-01-01", "D"), "target": np.ones(7)}]
     with pytest.raises(ValueError, match="no training series is longer"):
         est.train(short)
+    with pytest.raises(ValueError, match="windows must be a positive integer"):
+        IQFEnsembleEstimator(network=est.network, windows=0)
+    with pytest.raises(ValueError, match="network_prior must be in .* IQFEstimator"):
+        IQFEnsembleEstimator(network=est.network, network_prior=1.0)
 
 
 def test_constant_and_missing_histories_still_give_valid_forecasts(ensemble):
