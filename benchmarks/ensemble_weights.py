@@ -43,6 +43,7 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
         SCORED_LEVELS,
         VALIDATION_MAX_SERIES,
         cut,
+        held_back,
         validation_windows,
     )
     from gluonts_qf.model.ensemble.predictor import network_members, statistical_member
@@ -86,11 +87,8 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
         saved[f"window{k}_q"] = q.reshape(len(q), -1, len(SCORED_LEVELS))
         saved[f"window{k}_y"] = np.stack(futures).reshape(-1)
     full = net.train(data)
-    test = list(prep.test)
-    inputs = [{**e, "target": np.asarray(e["target"], float)[..., :-T]} for e in test]
-    saved["test_y"] = np.stack(
-        [np.asarray(e["target"], float)[-T:] for e in test]
-    ).reshape(-1)
+    inputs, labels = held_back(list(prep.test), T)
+    saved["test_y"] = np.stack(labels).reshape(-1)
     # members on the test: the last window's network, the full one, the statistical ones
     test_members = network_members([first], inputs, levels) + members([full], inputs)
     for i, member in enumerate(test_members):
@@ -101,6 +99,7 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
 
 
 def _rules(z) -> dict:
+    from gluonts_qf.evaluation.scores import weighted_quantile_loss
     from gluonts_qf.model.ensemble.combine import combine, fit_weights, quantiles_at
     from gluonts_qf.model.ensemble.estimator import SCORED_LEVELS
 
@@ -117,10 +116,7 @@ def _rules(z) -> dict:
     def wql(weights, at):
         v, lo, hi = combine(weights, *zip(*parts))
         q = quantiles_at(levels, v, lo, hi, at).reshape(-1, len(at))
-        ok = np.isfinite(y)
-        err = y[ok, None] - q[ok]
-        loss = 2 * (err * (np.asarray(at) - (err < 0))).sum(0)
-        return float(loss.mean() / np.abs(y[ok]).sum())
+        return weighted_quantile_loss([q.T], [y], at)
 
     w1 = fit_weights(*windows[0], SCORED_LEVELS, STEP)[0]
     pooled = [

@@ -138,13 +138,12 @@ class IQFEnsembleEstimator(Estimator):
         T = self.prediction_length
         levels = np.asarray(self.network.distr_output.knot_levels)
         names = [NETWORK, *self.members]
-        scored, observed, last = [], [], None
-        for heads, futures in validation_windows(
-            data, T, self.windows, VALIDATION_MAX_SERIES
+        scored, observed, nets = [], [], []
+        for k, (heads, futures) in enumerate(
+            validation_windows(data, T, self.windows, VALIDATION_MAX_SERIES)
         ):
-            net = self.network.train(cut(data, len(scored) * T + T), **kwargs)
-            last = net if last is None else last
-            members = network_members([net], heads, levels)
+            nets.append(self.network.train(cut(data, (k + 1) * T), **kwargs))
+            members = network_members(nets[-1:], heads, levels)
             members += [
                 statistical_member(m, self.freq, T, heads, levels, self.member_context)
                 for m in self.members
@@ -174,7 +173,7 @@ class IQFEnsembleEstimator(Estimator):
             freq=self.freq,
             knot_levels=levels.tolist(),
             weights=choices["weights"],
-            networks=[last, second],
+            networks=[nets[0], second],
             choices=choices,
             member_context=self.member_context,
         )
