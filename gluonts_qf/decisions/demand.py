@@ -23,6 +23,7 @@ import torch
 
 from ..checks import check_int, check_levels
 from ..distributions.calibrated import CalibratedIQF
+from ..distributions.censored import CensoredIQF
 from ..distributions.iqf import IQF
 from ..distributions.spline import partial_expectations, quantile_slope
 
@@ -105,7 +106,8 @@ class IQFDemand(Demand):
 
     ``Y = loc + scale * Z`` with ``Z`` following the spline, so quantiles and
     slopes scale by ``scale``, and ``E[(Y - x)+] = scale * E[(Z - z)+]`` with
-    ``z = (x - loc) / scale``.
+    ``z = (x - loc) / scale``. A :class:`~gluonts_qf.distributions.censored.CensoredIQF`
+    (a forecast that cannot go below a bound) answers from its own closed forms.
     """
 
     exact = True
@@ -128,11 +130,16 @@ class IQFDemand(Demand):
 
     def quantile_slope(self, levels: Any) -> np.ndarray:
         d = self.distribution
+        if isinstance(d, CensoredIQF):
+            return d.quantile_slope(self._levels(levels)).numpy()
         return (d.scale * quantile_slope(d.spline, self._levels(levels))).numpy()
 
     def partial_expectations(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
         d = self.distribution
-        z = (torch.from_numpy(np.array(x, dtype=np.float64)) - d.loc) / d.scale
+        x = torch.from_numpy(np.array(x, dtype=np.float64))
+        if isinstance(d, CensoredIQF):
+            return tuple(t.numpy() for t in d.partial_expectations(x))
+        z = (x - d.loc) / d.scale
         below, above = partial_expectations(d.spline, z)
         return (d.scale * below).numpy(), (d.scale * above).numpy()
 

@@ -21,7 +21,8 @@ from gluonts_qf.model.ensemble.combine import (
     quantiles_at,
     simplex_grid,
 )
-from gluonts_qf.model.ensemble.estimator import validation_windows
+from gluonts_qf.distributions.censored import CensoredIQF
+from gluonts_qf.model.ensemble.estimator import never_negative, validation_windows
 
 LEVELS = np.array([0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95])
 U = [0.001, 0.01, 0.05, 0.07, 0.3, 0.42, 0.5, 0.9, 0.93, 0.97, 0.999]
@@ -179,7 +180,9 @@ def test_ensemble_forecasts_are_exact_iqfs_that_round_trip(ensemble, tmp_path):
         assert isinstance(fc.distribution, IQF) and fc.distribution.batch_shape == (6,)
         assert fc.start_date == entry["start"] + len(entry["target"])
         q = fc.distribution.quantile(np.linspace(0.001, 0.999, 99)).numpy()
-        assert np.all(np.diff(q, axis=-1) > 0)
+        assert np.all(np.diff(q, axis=-1) >= 0) and (q >= 0).all()
+        above = q[:, :-1] > 0  # strictly increasing off the point mass at 0
+        assert np.all(np.diff(q, axis=-1)[above] > 0)
     tradeoff = dec.service_tradeoff(forecasts, [0.9, 0.95])
     assert tradeoff.exact
     predictor.serialize(tmp_path)
@@ -188,6 +191,33 @@ def test_ensemble_forecasts_are_exact_iqfs_that_round_trip(ensemble, tmp_path):
     for a, b in zip(forecasts, again):
         np.testing.assert_allclose(a.quantile(0.37), b.quantile(0.37), rtol=1e-12)
     assert loaded.choices["weights"] == predictor.choices["weights"]
+    assert loaded.lower_bound == predictor.lower_bound == 0.0
+
+
+def test_non_negative_training_data_censor_the_forecasts_at_zero(ensemble):
+    """The series are positive, so ``lower_bound="auto"`` censors at 0: a
+    series that fell to zero gets quantiles that are 0, never below, at low
+    levels, and the same quantile function as the uncensored IQF above it."""
+    est, predictor, data, _ = ensemble
+    assert est.lower_bound == "auto" and predictor.choices["lower_bound"] == 0.0
+    fallen = [{**data[0], "target": np.r_[data[0]["target"][:-24], np.zeros(24)]}]
+    (fc,) = predictor.predict(fallen)
+    d = fc.distribution
+    assert isinstance(d, CensoredIQF)
+    u = torch.linspace(0.01, 0.99, 99, dtype=torch.float64).reshape(-1, 1)
+    q, plain = d.icdf(u), d.uncensored().icdf(u)
+    assert (plain < 0).any(), "the test needs a forecast that dips below zero"
+    torch.testing.assert_close(q, plain.clamp(min=0.0))
+    assert (fc.quantile(0.05) >= 0).all()
+
+
+def test_never_negative_reads_every_observed_value():
+    start = pd.Period("2024-01-01", "D")
+    assert never_negative([{"start": start, "target": np.r_[0.0, 3.0, np.nan]}])
+    assert not never_negative(
+        [{"start": start, "target": np.ones(5)}, {"start": start, "target": [2, -1e-9]}]
+    )
+    assert not never_negative([{"start": start, "target": np.full(4, np.nan)}])
 
 
 def test_bad_ensembles_are_clear_errors(ensemble):
@@ -204,6 +234,10 @@ def test_bad_ensembles_are_clear_errors(ensemble):
         IQFEnsembleEstimator(network=est.network, windows=0)
     with pytest.raises(ValueError, match="network_prior must be in .* IQFEstimator"):
         IQFEnsembleEstimator(network=est.network, network_prior=1.0)
+    with pytest.raises(ValueError, match="lower_bound must be 'auto', None or a num"):
+        IQFEnsembleEstimator(network=est.network, lower_bound="zero")
+    with pytest.raises(ValueError, match="lower_bound must be finite"):
+        IQFEnsembleEstimator(network=est.network, lower_bound=float("nan"))
 
 
 def test_constant_and_missing_histories_still_give_valid_forecasts(ensemble):

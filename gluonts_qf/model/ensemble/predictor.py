@@ -18,6 +18,7 @@ import torch
 from gluonts.model.predictor import Predictor
 from gluonts.torch.model.forecast import DistributionForecast
 
+from ...distributions.censored import CensoredIQF
 from ...distributions.iqf import IQF
 from ..statistical import statistical_predictor
 from .combine import combine, continued_tails, increasing
@@ -89,6 +90,8 @@ class QuantileEnsemblePredictor(Predictor):
         recorded with the predictor.
     member_context
         Steps of a series the statistical members read (the last ones).
+    lower_bound
+        Censor the forecasts from below at this value (``None``: not).
     """
 
     def __init__(
@@ -100,8 +103,10 @@ class QuantileEnsemblePredictor(Predictor):
         networks: list,
         choices: Optional[dict[str, Any]] = None,
         member_context: Optional[int] = None,
+        lower_bound: Optional[float] = None,
     ) -> None:
         super().__init__(prediction_length=prediction_length)
+        self.lower_bound = None if lower_bound is None else float(lower_bound)
         self.member_context = member_context
         self.freq = freq
         self.knot_levels = [float(a) for a in knot_levels]
@@ -148,6 +153,8 @@ class QuantileEnsemblePredictor(Predictor):
                 torch.from_numpy(left[i]),
                 torch.from_numpy(right[i]),
             )
+            if self.lower_bound is not None:
+                dist = CensoredIQF(torch.tensor(self.lower_bound), **dist.params())
             yield DistributionForecast(
                 dist,
                 start_date=_forecast_start(entry),
@@ -167,6 +174,7 @@ class QuantileEnsemblePredictor(Predictor):
             "choices": self.choices,
             "networks": len(self.networks),
             "member_context": self.member_context,
+            "lower_bound": self.lower_bound,
         }
         (path / "ensemble.json").write_text(json.dumps(settings, indent=1) + "\n")
         for i, net in enumerate(self.networks):
