@@ -36,7 +36,9 @@ class CensoredIQF(IQF):
 
     def __init__(self, lower: torch.Tensor, **params) -> None:
         super().__init__(**params)
-        self.lower = torch.as_tensor(lower).to(self.knot_values).expand(self.batch_shape)
+        self.lower = (
+            torch.as_tensor(lower).to(self.knot_values).expand(self.batch_shape)
+        )
 
     def params(self) -> Dict[str, Optional[torch.Tensor]]:
         return {**super().params(), "lower": self.lower}

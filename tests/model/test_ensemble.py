@@ -13,6 +13,7 @@ from scipy import stats
 
 from gluonts_qf import IQF, IQFEnsembleEstimator, IQFEstimator
 from gluonts_qf import decisions as dec
+from gluonts_qf.distributions.censored import CensoredIQF
 from gluonts_qf.model.ensemble.combine import (
     combine,
     continued_tails,
@@ -21,7 +22,6 @@ from gluonts_qf.model.ensemble.combine import (
     quantiles_at,
     simplex_grid,
 )
-from gluonts_qf.distributions.censored import CensoredIQF
 from gluonts_qf.model.ensemble.estimator import never_negative, validation_windows
 
 LEVELS = np.array([0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95])

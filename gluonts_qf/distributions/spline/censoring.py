@@ -52,7 +52,9 @@ def head(s: Spline, c: torch.Tensor) -> torch.Tensor:
     # right of q_K: int_v^1 u q du = (r - r^2 / 4) / b_R, the rest is m1
     m1 = moments(z)[1].unsqueeze(-1)
     in_right = (right - 0.25 * right**2) / e.beta_r - m1
-    out = torch.where(y < e.q_left, in_left, torch.where(y > e.q_right, in_right, middle))
+    out = torch.where(
+        y < e.q_left, in_left, torch.where(y > e.q_right, in_right, middle)
+    )
     return out.squeeze(-1)
 
 
@@ -69,5 +71,7 @@ def upper_square(s: Spline, c: torch.Tensor) -> torch.Tensor:
     m2 = moments(z)[2].unsqueeze(-1)
     in_left = m2 - 2.0 * left / e.beta_l**2
     in_right = 2.0 * right / e.beta_r**2
-    out = torch.where(y < e.q_left, in_left, torch.where(y > e.q_right, in_right, middle))
+    out = torch.where(
+        y < e.q_left, in_left, torch.where(y > e.q_right, in_right, middle)
+    )
     return out.squeeze(-1)
