@@ -12,7 +12,9 @@ with each weighing rule, so every rule is judged on the same trained networks
 * ``prior 0.25`` / ``0.5``: those weights with a quarter / half moved to the
   network (``network_prior``; 0.25 is the default);
 * ``2 windows``: weights fitted on the last two windows pooled (``windows=2``);
-* ``network alone``: the network trained on all the series.
+* ``network alone``: the network trained on all the series;
+* ``censored``: the default (prior 0.25) censored at 0 where no training value
+  is negative (``lower_bound="auto"``), i.e. its quantiles clipped at 0.
 
     OMP_NUM_THREADS=1 python benchmarks/ensemble_weights.py run DATASET SEED --out DIR
     python benchmarks/ensemble_weights.py report --out DIR
@@ -87,6 +89,7 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
         saved[f"window{k}_q"] = q.reshape(len(q), -1, len(SCORED_LEVELS))
         saved[f"window{k}_y"] = np.stack(futures).reshape(-1)
     full = net.train(data)
+    saved["train_min"] = min(float(np.nanmin(e["target"])) for e in data)
     inputs, labels = held_back(list(prep.test), T)
     saved["test_y"] = np.stack(labels).reshape(-1)
     # members on the test: the last window's network, the full one, the statistical ones
@@ -113,10 +116,17 @@ def _rules(z) -> dict:
         if f"window{k}_q" in z.files
     ]
 
-    def wql(weights, at):
+    # cells saved before train_min was: the held-back windows' values stand in
+    lowest = (
+        float(z["train_min"])
+        if "train_min" in z.files
+        else min(float(np.nanmin(w[1])) for w in windows)
+    )
+
+    def wql(weights, at, floor=-np.inf):
         v, lo, hi = combine(weights, *zip(*parts))
         q = quantiles_at(levels, v, lo, hi, at).reshape(-1, len(at))
-        return weighted_quantile_loss([q.T], [y], at)
+        return weighted_quantile_loss([np.maximum(q, floor).T], [y], at)
 
     w1 = fit_weights(*windows[0], SCORED_LEVELS, STEP)[0]
     pooled = [
@@ -142,6 +152,9 @@ def _rules(z) -> dict:
     res = {k: wql(w, BODY) for k, w in rules.items()}
     res["tails prior 0"] = wql(rules["prior 0"], TAILS)
     res["tails prior 0.25"] = wql(rules["prior 0.25"], TAILS)
+    floor = 0.0 if lowest >= 0 else -np.inf
+    res["censored"] = wql(rules["prior 0.25"], BODY, floor)
+    res["tails censored"] = wql(rules["prior 0.25"], TAILS, floor)
     res["fitted network weight"] = float(w1[0])
     v, lo, hi = combine(rules["prior 0.25"], *zip(*parts))
     q = quantiles_at(levels, v, lo, hi, (0.01, 0.05, 0.95, 0.99)).reshape(-1, 4)
@@ -170,9 +183,10 @@ def report(out: Path) -> str:
     lines = [
         "| dataset | group | seeds | network weight fitted | prior 0 (be10eb0) "
         "| **prior 0.25 (default)** | prior 0.5 | 2 windows | network alone "
-        "| tails: prior 0 / 0.25 | 90% / 98% interval holds (0.25) "
+        "| tails: prior 0 / 0.25 | censored at 0: body / tails "
+        "| 90% / 98% interval holds (0.25) "
         "| best peer (full benchmark) | prior 0.25 vs best peer |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for d in order:
         bp = best.get(d)
@@ -192,6 +206,7 @@ def report(out: Path) -> str:
             f"| {d} | {'dev' if d in DEVELOPMENT else 'held out'} | {len(res[d])} "
             f"| {mean(d, 'fitted network weight'):.2f} | {' | '.join(cells)} "
             f"| {mean(d, 'tails prior 0'):.4g} / {mean(d, 'tails prior 0.25'):.4g} "
+            f"| {mean(d, 'censored'):.4g} / {mean(d, 'tails censored'):.4g} "
             f"| {mean(d, 'holds 90'):.2f} / {mean(d, 'holds 98'):.2f} "
             f"| {bp[0] + ' ' + str(bp[1]) if bp else '–'} | {vs} |"
         )
@@ -210,6 +225,8 @@ def report(out: Path) -> str:
         lines.append(
             f"\n{group} ({len(sel)} datasets), geometric mean against prior 0: prior 0.25 "
             f"{g('prior 0.25'):+.1%} (tails {g('tails prior 0.25', 'tails prior 0'):+.1%}), "
+            f"censored {g('censored'):+.1%} "
+            f"(tails {g('tails censored', 'tails prior 0'):+.1%}), "
             f"prior 0.5 {g('prior 0.5'):+.1%}, 2 windows {g('2 windows'):+.1%}, "
             f"network alone {g('network alone'):+.1%}"
         )
