@@ -22,7 +22,13 @@ from gluonts_qf.model.ensemble.combine import (
     quantiles_at,
     simplex_grid,
 )
-from gluonts_qf.model.ensemble.estimator import never_negative, validation_windows
+from gluonts_qf.model.ensemble.estimator import (
+    lean,
+    never_negative,
+    validation_windows,
+)
+from gluonts_qf.model.ensemble.neural import NEURAL_SEEDS
+from gluonts_qf.model.ensemble.predictor import network_members, statistical_member
 
 LEVELS = np.array([0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95])
 U = [0.001, 0.01, 0.05, 0.07, 0.3, 0.42, 0.5, 0.9, 0.93, 0.97, 0.999]
@@ -251,3 +257,66 @@ def test_constant_and_missing_histories_still_give_valid_forecasts(ensemble):
     for fc in predictor.predict(odd):
         q = fc.distribution.quantile(np.linspace(0.01, 0.99, 50)).numpy()
         assert np.isfinite(q).all() and np.all(np.diff(q, axis=-1) > 0)
+
+
+def test_lean_moves_the_prior_to_the_trained_members_in_proportion():
+    """``network_prior`` goes to the IQF network and the neural members in
+    proportion to their fitted weights; all of it to the IQF network when the
+    fit gave them nothing (the rule without neural members)."""
+    np.testing.assert_allclose(lean([0.2, 0.2, 0.6], 2, 0.25), [0.275, 0.275, 0.45])
+    np.testing.assert_allclose(lean([0.0, 0.0, 1.0], 2, 0.25), [0.25, 0.0, 0.75])
+    np.testing.assert_allclose(lean([0.4, 0.6], 1, 0.5), [0.7, 0.3])
+    assert lean([0.1, 0.3, 0.6], 2, 0.3).sum() == pytest.approx(1.0)
+
+
+def test_a_feedforward_member_is_weighed_averaged_exactly_and_round_trips(tmp_path):
+    """A feed-forward network with an IQF head at the network's knots joins the
+    ensemble: trained per window and on all the data, weighed like the others,
+    and the forecast is exactly the weighted average of every member's
+    quantiles (in the knots' range the average commutes with interpolation);
+    the member averages ``NEURAL_SEEDS`` networks of each training."""
+    network = IQFEstimator(
+        freq="h",
+        prediction_length=6,
+        knot_levels=list(LEVELS),
+        hidden_size=4,
+        decoder_hidden=4,
+        batch_size=4,
+        num_batches_per_epoch=2,
+        trainer_kwargs=trainer_kwargs(tmp_path / "train", 1),
+    )
+    est = IQFEnsembleEstimator(
+        network=network, members=["feedforward", "naive_intervals"], step=0.1
+    )
+    data = _seasonal_series(5)
+    predictor = est.train(data)
+    choices = predictor.choices
+    assert set(choices["weights"]) == {"network", "feedforward", "naive_intervals"}
+    fitted = np.array([choices["fitted_weights"][k] for k in choices["weights"]])
+    np.testing.assert_allclose(
+        list(choices["weights"].values()), lean(fitted, 2, 0.25), atol=1e-12
+    )
+    assert np.isfinite(choices["validation_wql"]["feedforward"])
+    assert len(predictor.neural["feedforward"]) == 2 * NEURAL_SEEDS
+    # force every member into the average to check it exactly
+    predictor.weights = {"network": 0.3, "feedforward": 0.5, "naive_intervals": 0.2}
+    u = [0.07, 0.3, 0.5, 0.83]
+    got = np.stack(
+        [f.distribution.quantile(u).numpy() for f in predictor.predict(data)]
+    )
+    levels = np.asarray(LEVELS)
+    nets = network_members(predictor.networks, data, levels)
+    ffs = network_members(predictor.neural["feedforward"], data, levels, True)
+    naive = statistical_member("naive_intervals", "h", 6, data, levels)
+    want = sum(0.15 * quantiles_at(levels, *m, u) for m in nets)
+    want = want + sum(0.5 / len(ffs) * quantiles_at(levels, *m, u) for m in ffs)
+    want = want + 0.2 * quantiles_at(levels, *naive, u)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    for fc in predictor.predict(data[:1]):
+        assert isinstance(fc.distribution, IQF)
+    (tmp_path / "saved").mkdir()
+    predictor.serialize(tmp_path / "saved")
+    loaded = Predictor.deserialize(tmp_path / "saved")
+    assert len(loaded.neural["feedforward"]) == 2 * NEURAL_SEEDS
+    again = np.stack([f.distribution.quantile(u).numpy() for f in loaded.predict(data)])
+    np.testing.assert_allclose(again, got, rtol=1e-12)

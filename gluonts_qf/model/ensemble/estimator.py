@@ -8,15 +8,17 @@ What the strongest forecasting systems do with local and global models
    :data:`VALIDATION_MAX_SERIES`) training series (and, with ``windows > 1``,
    the windows before them);
 2. for each window, train the network (an :class:`~gluonts_qf.IQFEstimator`)
-   on what comes before it, forecast the window with it and with every
+   and the neural members (:mod:`.neural`: a feed-forward network with an IQF
+   head) on what comes before it, forecast the window with them and with every
    statistical member (statsforecast's AutoETS, AutoTheta, a seasonal naive
    with intervals, ... refitted per series, :mod:`gluonts_qf.model.statistical`);
 3. choose the weights of the level-by-level average of their quantile
    functions that minimise the quantile loss over the windows
    (:func:`.combine.fit_weights`), then move ``network_prior`` of them to the
-   network (the weighed network saw a window less than the forecasting ones);
-4. train the network again on the whole training series; the network member
-   is the average of it and the network of the last window (a two-seed
+   trained members (the weighed networks saw a window less than the
+   forecasting ones);
+4. train the networks again on the whole training series; each trained member
+   is the average of that network and the one of the last window (a two-seed
    ensemble for free).
 
 The forecast is an exact IQF per series (members share the network's knot
@@ -34,7 +36,8 @@ from gluonts.model.estimator import Estimator
 from ...checks import check_int, check_interval
 from ..iqf.estimator import IQFEstimator
 from ..statistical import MODELS
-from .combine import fit_weights, quantiles_at
+from .combine import combine, fit_weights, quantiles_at
+from .neural import NEURAL_MEMBERS, train_neural
 from .predictor import (
     NETWORK,
     QuantileEnsemblePredictor,
@@ -72,7 +75,9 @@ class IQFEnsembleEstimator(Estimator):
         piece per interval). Its ``freq`` and ``prediction_length`` are the
         ensemble's.
     members
-        Statistical members, names of :data:`gluonts_qf.model.statistical.MODELS`.
+        The other members: neural ones (:data:`.neural.NEURAL_MEMBERS`,
+        ``"feedforward"``: trained on the network's budget, in seconds) and
+        statistical ones, names of :data:`gluonts_qf.model.statistical.MODELS`.
     step
         Grid step of the weights (each a multiple of it).
     member_context
@@ -85,13 +90,15 @@ class IQFEnsembleEstimator(Estimator):
         more. A window needs series longer than ``windows * prediction_length
         + 1`` steps; windows no series is long enough for are left out.
     network_prior
-        Share of the weights moved to the network after the fit,
-        ``w = (1 - network_prior) * w_fit + network_prior * (1, 0, ..., 0)``:
-        the network weighed on a window trained on every series less that
-        window, the networks that forecast on all of it, so the window
-        underrates the network (on short series most: tourism_yearly's
-        weighed network scores 0.17 on its window where AutoETS scores 0.11,
-        and 0.129 on the test where AutoETS scores 0.157).
+        Share of the weights moved to the trained members after the fit,
+        ``w = (1 - network_prior) * w_fit + network_prior * t``, ``t`` the
+        fitted weights of the IQF network and the neural members rescaled to
+        sum to one (``(1, 0, ..., 0)`` when they have none): a network weighed
+        on a window trained on every series less that window, the networks
+        that forecast on all of it, so the window underrates the networks
+        (on short series most: tourism_yearly's weighed network scores 0.17
+        on its window where AutoETS scores 0.11, and 0.129 on the test where
+        AutoETS scores 0.157).
     lower_bound
         Forecasts are censored from below at this value (a point mass there,
         :class:`~gluonts_qf.distributions.censored.CensoredIQF`): ``"auto"``
@@ -114,10 +121,11 @@ class IQFEnsembleEstimator(Estimator):
         lower_bound: Union[float, str, None] = "auto",
     ) -> None:
         super().__init__()
-        unknown = [m for m in members if m not in MODELS]
+        known = [*NEURAL_MEMBERS, *MODELS]
+        unknown = [m for m in members if m not in known]
         if unknown:
             raise ValueError(
-                f"unknown ensemble member(s) {unknown}; choose from {list(MODELS)}."
+                f"unknown ensemble member(s) {unknown}; choose from {known}."
             )
         if network.distr_output.num_pieces != 1:
             raise ValueError(
@@ -126,6 +134,8 @@ class IQFEnsembleEstimator(Estimator):
             )
         self.network = network
         self.members = list(dict.fromkeys(members))
+        self.neural = [m for m in self.members if m in NEURAL_MEMBERS]
+        self.statistical = [m for m in self.members if m not in NEURAL_MEMBERS]
         self.step = check_interval("step", step, 0.0, 1.0, closed_low=False)
         self.member_context = check_int("member_context", member_context)
         self.windows = check_int("windows", windows)
@@ -159,16 +169,22 @@ class IQFEnsembleEstimator(Estimator):
         data = list(training_data)
         T = self.prediction_length
         levels = np.asarray(self.network.distr_output.knot_levels)
-        names = [NETWORK, *self.members]
+        names = [NETWORK, *self.neural, *self.statistical]
         scored, observed, nets = [], [], []
+        neural: dict[str, list] = {name: [] for name in self.neural}
         for k, (heads, futures) in enumerate(
             validation_windows(data, T, self.windows, VALIDATION_MAX_SERIES)
         ):
-            nets.append(self.network.train(cut(data, (k + 1) * T), **kwargs))
+            part = cut(data, (k + 1) * T)
+            nets.append(self.network.train(part, **kwargs))
             members = network_members(nets[-1:], heads, levels)
+            for name in self.neural:
+                neural[name].append(train_neural(name, self.network, part, **kwargs))
+                seeds = network_members(neural[name][-1], heads, levels, True)
+                members.append(combine([1 / len(seeds)] * len(seeds), *zip(*seeds)))
             members += [
                 statistical_member(m, self.freq, T, heads, levels, self.member_context)
-                for m in self.members
+                for m in self.statistical
             ]
             q = np.stack([quantiles_at(levels, *m, SCORED_LEVELS) for m in members])
             scored.append(q.reshape(len(names), -1, len(SCORED_LEVELS)))  # (M, N*T, L)
@@ -179,9 +195,13 @@ class IQFEnsembleEstimator(Estimator):
             SCORED_LEVELS,
             self.step,
         )
-        weights = (1 - self.network_prior) * fitted
-        weights[0] += self.network_prior
+        weights = lean(fitted, 1 + len(self.neural), self.network_prior)
         second = self.network.train(data, **kwargs)
+        for name in self.neural:
+            neural[name] = [
+                *neural[name][0],
+                *train_neural(name, self.network, data, **kwargs),
+            ]
         lower = self.lower_bound
         if lower == "auto":
             lower = 0.0 if never_negative(data) else None
@@ -203,7 +223,23 @@ class IQFEnsembleEstimator(Estimator):
             choices=choices,
             member_context=self.member_context,
             lower_bound=lower,
+            neural=neural,
         )
+
+
+def lean(fitted: np.ndarray, networks: int, prior: float) -> np.ndarray:
+    """The fitted weights with a share ``prior`` moved to the first
+    ``networks`` members (the trained ones), in proportion to their fitted
+    weights, all of it to the first (the IQF network) when they have none:
+    ``(1 - prior) * fitted + prior * target``."""
+    fitted = np.asarray(fitted, dtype=np.float64)
+    target = np.zeros_like(fitted)
+    share = fitted[:networks]
+    if share.sum() > 0:
+        target[:networks] = share / share.sum()
+    else:
+        target[0] = 1.0
+    return (1 - prior) * fitted + prior * target
 
 
 def never_negative(data: list) -> bool:

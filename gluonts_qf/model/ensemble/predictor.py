@@ -20,18 +20,22 @@ from gluonts.torch.model.forecast import DistributionForecast
 
 from ...distributions.censored import CensoredIQF
 from ...distributions.iqf import IQF
+from ...threads import torch_threads
 from ..statistical import statistical_predictor
 from .combine import combine, continued_tails, increasing
+from .neural import as_float32
 
 #: The member name of the trained networks (their weight is shared equally).
 NETWORK = "network"
 
 
 def network_members(
-    predictors: list, entries: list, levels: np.ndarray
+    predictors: list, entries: list, levels: np.ndarray, float32: bool = False
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Each network's ``(values (N, T, K), beta_l (N, T), beta_r (N, T))``, in data units."""
+    """Each network's ``(values (N, T, K), beta_l (N, T), beta_r (N, T))``, in
+    data units (``float32``: the entries' targets cast to float32 first)."""
     out = []
+    entries = as_float32(entries) if float32 else entries
     for predictor in predictors:
         values, left, right = [], [], []
         with torch.no_grad():
@@ -81,10 +85,14 @@ class QuantileEnsemblePredictor(Predictor):
         The shared knot levels ``a_1 < ... < a_K`` (the networks' IQF head's).
     weights
         Member name -> weight (summing to one): :data:`NETWORK` for the
-        networks, else a model of :mod:`gluonts_qf.model.statistical`.
+        networks, a key of ``neural``, else a model of
+        :mod:`gluonts_qf.model.statistical`.
         Members of weight 0 are not computed.
     networks
         The trained IQF predictors, averaged into the ``network`` member.
+    neural
+        Neural member name -> its trained predictors (averaged into it), e.g.
+        ``"feedforward"`` (:mod:`.neural`).
     choices
         What training chose and why (validation losses of every member);
         recorded with the predictor.
@@ -104,8 +112,10 @@ class QuantileEnsemblePredictor(Predictor):
         choices: Optional[dict[str, Any]] = None,
         member_context: Optional[int] = None,
         lower_bound: Optional[float] = None,
+        neural: Optional[dict[str, list]] = None,
     ) -> None:
         super().__init__(prediction_length=prediction_length)
+        self.neural = {k: list(v) for k, v in (neural or {}).items()}
         self.lower_bound = None if lower_bound is None else float(lower_bound)
         self.member_context = member_context
         self.freq = freq
@@ -133,6 +143,11 @@ class QuantileEnsemblePredictor(Predictor):
             nets = network_members(self.networks, entries, levels)
             parts += nets
             weights += [used.pop(NETWORK) / len(nets)] * len(nets)
+        for name in [k for k in used if k in self.neural]:
+            with torch_threads(getattr(self.networks[0], "num_threads", None)):
+                nets = network_members(self.neural[name], entries, levels, True)
+            parts += nets
+            weights += [used.pop(name) / len(nets)] * len(nets)
         for name, w in used.items():
             member = statistical_member(
                 name,
@@ -175,12 +190,18 @@ class QuantileEnsemblePredictor(Predictor):
             "networks": len(self.networks),
             "member_context": self.member_context,
             "lower_bound": self.lower_bound,
+            "neural": {k: len(v) for k, v in self.neural.items()},
         }
         (path / "ensemble.json").write_text(json.dumps(settings, indent=1) + "\n")
         for i, net in enumerate(self.networks):
             folder = path / f"network-{i}"
             folder.mkdir(exist_ok=True)
             net.serialize(folder)
+        for name, nets in self.neural.items():
+            for i, net in enumerate(nets):
+                folder = path / f"{name}-{i}"
+                folder.mkdir(exist_ok=True)
+                net.serialize(folder)
 
     @classmethod
     def deserialize(cls, path: Path, **kwargs) -> QuantileEnsemblePredictor:
@@ -190,7 +211,14 @@ class QuantileEnsemblePredictor(Predictor):
             Predictor.deserialize(Path(path) / f"network-{i}", **kwargs)
             for i in range(count)
         ]
-        return cls(**settings, networks=networks)
+        neural = {
+            name: [
+                Predictor.deserialize(Path(path) / f"{name}-{i}", **kwargs)
+                for i in range(n)
+            ]
+            for name, n in settings.pop("neural", {}).items()
+        }
+        return cls(**settings, networks=networks, neural=neural)
 
 
 def _forecast_start(entry: dict[str, Any]):
