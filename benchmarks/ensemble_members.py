@@ -16,9 +16,7 @@ in the ensemble).
     python benchmarks/ensemble_members.py report --out DIR
 """
 
-import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,15 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's gluonts_qf
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_datasets import BODY, DEVELOPMENT, TAILS  # noqa: E402
+from ensemble_cells import command, geomean_change, prepared_cell  # noqa: E402
 
 #: The candidate neural members, scored beside the network.
 CANDIDATES = ("feedforward",)
 
 
 def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
-    import torch
-
-    torch.set_num_threads(1)
     from gluonts_qf.model.ensemble.combine import combine, quantiles_at
     from gluonts_qf.model.ensemble.estimator import (
         SCORED_LEVELS,
@@ -46,23 +42,8 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
     )
     from gluonts_qf.model.ensemble.neural import train_neural
     from gluonts_qf.model.ensemble.predictor import network_members, statistical_member
-    from gluonts_qf.runs import RunSpec, prepare
-    from gluonts_qf.runs.run import make_estimator, seed_everything
 
-    spec = RunSpec(
-        dataset=dataset,
-        model="iqf_ensemble",
-        data_dir=data_dir,
-        epochs=10,
-        batches_per_epoch=50,
-        batch_size=32,
-        seed=seed,
-        baselines=[],
-        quiet=True,
-    )
-    prep = prepare(spec)
-    seed_everything(seed)
-    ens = make_estimator("iqf_ensemble", prep, Path(tempfile.mkdtemp()))
+    prep, ens = prepared_cell(dataset, seed, data_dir)
     net, T = ens.network, ens.prediction_length
     levels = np.asarray(net.distr_output.knot_levels)
     data = list(prep.train)
@@ -102,6 +83,12 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
     )
     saved = {"window_q": q.reshape(len(q), -1, len(SCORED_LEVELS))}
     saved["window_y"] = np.stack(futures).reshape(-1)
+    # the network once more, on the series less their last two windows, on the
+    # same window: what one window less of training does to its weight
+    stale = averaged([net.train(cut(cut(data, T), T))], heads, False)
+    saved["window_q_stale"] = quantiles_at(levels, *stale, SCORED_LEVELS).reshape(
+        1, -1, len(SCORED_LEVELS)
+    )
     full, secs = trained(data)
     saved["seconds"] = np.asarray(secs)  # full-data training of each network
     saved["train_min"] = min(float(np.nanmin(e["target"])) for e in data)
@@ -139,22 +126,53 @@ def _rules(z) -> dict:
         nets = [full[i] / 2 for i in range(n)]
         return [*nets, *nets, *full[n:]]
 
-    def wql(weights, at):
-        used = [(w, p) for w, p in zip(weights, parts) if w > 0]
-        v, lo, hi = combine([w for w, _ in used], *zip(*[p for _, p in used]))
+    def wql(weights, at, tail_weights=None):
+        tail_weights = weights if tail_weights is None else tail_weights
+        used = [i for i, w in enumerate(zip(weights, tail_weights)) if max(w) > 0]
+        members = list(zip(*[parts[i] for i in used]))
+        v = combine([weights[i] for i in used], *members)[0]
+        lo, hi = combine([tail_weights[i] for i in used], *members)[1:]
         q = quantiles_at(levels, v, lo, hi, at).reshape(-1, len(at))
         return weighted_quantile_loss([np.maximum(q, floor).T], [y], at)
+
+    def fit(keep, stale=False):
+        q = z["window_q"][keep]
+        if stale:  # the network trained on a window less
+            q = np.concatenate([z["window_q_stale"], q[1:]])
+        return fit_weights(q, z["window_y"], SCORED_LEVELS)[0]
 
     res = {}
     for rule, keep in (
         ("default", [0, *range(n, len(names))]),
         ("with feedforward", list(range(len(names)))),
     ):
-        fitted = fit_weights(z["window_q"][keep], z["window_y"], SCORED_LEVELS)[0]
+        fitted = fit(keep)
         networks = sum(1 for k in keep if k < n)
         w = test_weights(lean(fitted, networks, NETWORK_PRIOR), keep)
         res[rule], res[rule + " tails"] = wql(w, BODY), wql(w, TAILS)
         res[rule + " weights"] = dict(zip([names[k] for k in keep], fitted))
+    if "window_q_stale" in z.files:
+        keep = [0, *range(n, len(names))]
+        w1, w2 = fit(keep), fit(keep, stale=True)
+        # one window more of training moved the weights from w2 to w1: one more
+        extra = np.clip(2 * w1 - w2, 0, None)
+        # only the network's weight extrapolated, the others scaled down
+        step = max(w1[0] - w2[0], 0.0)
+        p = min(step / (1 - w1[0]), 1.0) if w1[0] < 1 else 0.0
+        for rule, w in (
+            ("prior 0", w1),
+            ("extrapolated", extra / extra.sum()),
+            ("extrapolated network", lean(w1, 1, p)),
+        ):
+            w = test_weights(w, keep)
+            res[rule], res[rule + " tails"] = wql(w, BODY), wql(w, TAILS)
+        res["network weight"] = np.array([w2[0], w1[0]])
+    keep = [0, *range(n, len(names))]
+    body = lean(fit(keep), 1, NETWORK_PRIOR)
+    tails = lean(_fit_tails(z, keep, body, levels), 1, NETWORK_PRIOR)
+    res["body network weight"], res["tail network weight"] = body[0], tails[0]
+    body, tails = test_weights(body, keep), test_weights(tails, keep)
+    res["separate tails"] = wql(body, TAILS, tails)
     for i, name in enumerate(names[:n]):
         alone = [0.0] * len(parts)
         alone[i] = alone[n + i] = 0.5
@@ -163,74 +181,146 @@ def _rules(z) -> dict:
     return res
 
 
+def _fit_tails(z, keep: list, body: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Weights of the tail rates (``1 / b`` averages with them), fitted on the
+    window's levels outside the knots with the knot values' weights ``body``
+    fixed: beyond its outer knot ``a``, a member's quantile is its knot value
+    plus ``c(u) / b``, so the average is ``sum body_m q_m(a) + sum t_m (q_m(u) -
+    q_m(a))``, searched over the same grid as the weights."""
+    from gluonts_qf.model.ensemble.combine import simplex_grid
+    from gluonts_qf.model.ensemble.estimator import SCORED_LEVELS
+
+    u = np.asarray(SCORED_LEVELS)
+    q, y = z["window_q"][keep], z["window_y"]
+    ok = np.isfinite(y) & np.isfinite(q).all(axis=(0, 2))
+    q, y = q[:, ok], y[ok]
+    outside = np.flatnonzero((u < levels[0]) | (u > levels[-1]))
+    knot = [
+        int(np.argmin(abs(u - (levels[0] if u[i] < levels[0] else levels[-1]))))
+        for i in outside
+    ]
+    ends, beyond = q[:, :, knot], q[:, :, outside] - q[:, :, knot]  # (M, N, L)
+    base = np.einsum("m,mnl->nl", body, ends)
+    at = u[outside]
+    grid = simplex_grid(len(keep), 0.05)
+    losses = []
+    for chunk in np.array_split(grid, max(1, grid.size * y.size // 10**7)):
+        err = y[None, :, None] - (base + np.einsum("gm,mnl->gnl", chunk, beyond))
+        losses.append((err * (at - (err < 0))).sum(axis=(1, 2)))
+    return grid[int(np.argmin(np.concatenate(losses)))]
+
+
 def report(out: Path) -> str:
     res: dict = {}
     for f in sorted(out.glob("*-seed*.npz")):
         name = f.stem.rsplit("-seed", 1)[0]
         res.setdefault(name, []).append(_rules(np.load(f)))
-    dev = [d for d in DEVELOPMENT if d in res]
-    order = dev + sorted(d for d in res if d not in DEVELOPMENT)
+    order = [d for d in DEVELOPMENT if d in res]
+    order += sorted(d for d in res if d not in DEVELOPMENT)
 
     def mean(d, k):
-        return float(np.mean([r[k] for r in res[d]], axis=0))
+        return np.mean([r[k] for r in res[d]], axis=0)
 
+    def fw(d):
+        return np.mean([r["with feedforward weights"]["feedforward"] for r in res[d]])
+
+    g = "{:.4g}".format
+    members = _table(
+        res,
+        order,
+        {
+            "default (body / tails)": lambda d: (
+                f"{g(mean(d, 'default'))} / {g(mean(d, 'default tails'))}"
+            ),
+            "with feedforward": lambda d: (
+                f"{g(mean(d, 'with feedforward'))} / "
+                f"{g(mean(d, 'with feedforward tails'))}"
+            ),
+            "change": lambda d: (
+                f"{mean(d, 'with feedforward') / mean(d, 'default') - 1:+.1%}"
+            ),
+            "feedforward weight fitted": lambda d: f"{fw(d):.2f}",
+            "network alone": lambda d: g(mean(d, "network alone")),
+            "feedforward alone": lambda d: g(mean(d, "feedforward alone")),
+            "seconds: network / feedforward": lambda d: "{:.0f} / {:.0f}".format(
+                *mean(d, "seconds")
+            ),
+        },
+        {"with feedforward": "default", "with feedforward tails": "default tails"},
+    )
+    rules = ("prior 0", "default", "extrapolated", "extrapolated network")
+    prior = _table(
+        res,
+        [d for d in order if all("prior 0" in r for r in res[d])],
+        {
+            "network weight fitted: trained on a window less / the weighed one": (
+                lambda d: "{:.2f} / {:.2f}".format(*mean(d, "network weight"))
+            ),
+            **{
+                ("**prior 0.25 (default)**" if k == "default" else k): (
+                    lambda d, k=k: g(mean(d, k))
+                )
+                for k in rules
+            },
+            "tails: prior 0.25 / extrapolated network": lambda d: (
+                f"{g(mean(d, 'default tails'))} / "
+                f"{g(mean(d, 'extrapolated network tails'))}"
+            ),
+        },
+        {k: "default" for k in rules if k != "default"},
+    )
+    tails = _table(
+        res,
+        order,
+        {
+            "tails: the knots' weights (default)": lambda d: g(
+                mean(d, "default tails")
+            ),
+            "separate tail weights": lambda d: g(mean(d, "separate tails")),
+            "change": lambda d: (
+                f"{mean(d, 'separate tails') / mean(d, 'default tails') - 1:+.1%}"
+            ),
+            "network weight: knots / tails": lambda d: "{:.2f} / {:.2f}".format(
+                mean(d, "body network weight"), mean(d, "tail network weight")
+            ),
+        },
+        {"separate tails": "default tails"},
+    )
+    return "\n\n".join([members, prior, tails])
+
+
+def _table(res: dict, order: list, columns: dict, changes: dict) -> str:
+    """A markdown table, a row per dataset of ``order`` (``columns``: header ->
+    cell of a dataset), then per group the geometric mean of each ``changes``
+    rule against its base."""
     lines = [
-        "| dataset | group | seeds | default (body / tails) | with feedforward "
-        "| change | feedforward weight fitted | network alone | feedforward alone "
-        "| seconds: network / feedforward |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | group | seeds | " + " | ".join(columns) + " |",
+        "|---" * (3 + len(columns)) + "|",
     ]
     for d in order:
-        fw = np.mean([r["with feedforward weights"]["feedforward"] for r in res[d]])
-        secs = np.mean([r["seconds"] for r in res[d]], axis=0)
-        lines.append(
-            f"| {d} | {'dev' if d in DEVELOPMENT else 'held out'} | {len(res[d])} "
-            f"| {mean(d, 'default'):.4g} / {mean(d, 'default tails'):.4g} "
-            f"| {mean(d, 'with feedforward'):.4g} / "
-            f"{mean(d, 'with feedforward tails'):.4g} "
-            f"| {mean(d, 'with feedforward') / mean(d, 'default') - 1:+.1%} "
-            f"| {fw:.2f} | {mean(d, 'network alone'):.4g} "
-            f"| {mean(d, 'feedforward alone'):.4g} | {secs[0]:.0f} / {secs[1]:.0f} |"
-        )
+        group = "dev" if d in DEVELOPMENT else "held out"
+        cells = " | ".join(cell(d) for cell in columns.values())
+        lines.append(f"| {d} | {group} | {len(res[d])} | {cells} |")
     for group, sel in (
-        ("development", dev),
-        ("held out", [d for d in order if d not in dev]),
+        ("development", [d for d in order if d in DEVELOPMENT]),
+        ("held out", [d for d in order if d not in DEVELOPMENT]),
     ):
         if not sel:
             continue
 
-        def g(k, base, sel=sel):
-            return (
-                np.exp(np.mean([np.log(mean(d, k) / mean(d, base)) for d in sel])) - 1
-            )
+        def mean(d, k):
+            return float(np.mean([r[k] for r in res[d]]))
 
+        changes_here = ", ".join(
+            f"{k} {geomean_change([mean(d, k) / mean(d, b) for d in sel]):+.1%}"
+            for k, b in changes.items()
+        )
         lines.append(
-            f"\n{group} ({len(sel)} datasets), geometric mean of with feedforward "
-            f"against the default: {g('with feedforward', 'default'):+.1%} (tails "
-            f"{g('with feedforward tails', 'default tails'):+.1%})"
+            f"\n{group} ({len(sel)} datasets), geometric mean against the default: "
+            + changes_here
         )
     return "\n".join(lines)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("what", choices=["run", "report"])
-    p.add_argument("dataset", nargs="?")
-    p.add_argument("seed", nargs="?", type=int, default=0)
-    p.add_argument(
-        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "ensemble_members"
-    )
-    p.add_argument(
-        "--data-dir", default=str(ROOT.parent / "shared" / "data" / "gluonts")
-    )
-    args = p.parse_args()
-    if args.what == "run":
-        if not args.dataset:
-            p.error("run needs a DATASET")
-        run(args.dataset, args.seed, args.out, args.data_dir)
-    else:
-        print(report(args.out))
-
-
 if __name__ == "__main__":
-    main()
+    command(__doc__, run, report, "ensemble_members")

@@ -20,10 +20,8 @@ with each weighing rule, so every rule is judged on the same trained networks
     python benchmarks/ensemble_weights.py report --out DIR
 """
 
-import argparse
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -32,14 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's gluonts_qf
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_datasets import BODY, DEVELOPMENT, TAILS  # noqa: E402
+from ensemble_cells import command, geomean_change, prepared_cell  # noqa: E402
 
 STEP = 0.05
 
 
 def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
-    import torch
-
-    torch.set_num_threads(1)
     from gluonts_qf.model.ensemble.combine import quantiles_at
     from gluonts_qf.model.ensemble.estimator import (
         SCORED_LEVELS,
@@ -49,23 +45,8 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
         validation_windows,
     )
     from gluonts_qf.model.ensemble.predictor import network_members, statistical_member
-    from gluonts_qf.runs import RunSpec, prepare
-    from gluonts_qf.runs.run import make_estimator, seed_everything
 
-    spec = RunSpec(
-        dataset=dataset,
-        model="iqf_ensemble",
-        data_dir=data_dir,
-        epochs=10,
-        batches_per_epoch=50,
-        batch_size=32,
-        seed=seed,
-        baselines=[],
-        quiet=True,
-    )
-    prep = prepare(spec)
-    seed_everything(seed)
-    ens = make_estimator("iqf_ensemble", prep, Path(tempfile.mkdtemp()))
+    prep, ens = prepared_cell(dataset, seed, data_dir)
     net, T = ens.network, ens.prediction_length
     levels = np.asarray(net.distr_output.knot_levels)
     data = list(prep.train)
@@ -218,9 +199,7 @@ def report(out: Path) -> str:
             continue
 
         def g(k, base="prior 0", sel=sel):
-            return (
-                np.exp(np.mean([np.log(mean(d, k) / mean(d, base)) for d in sel])) - 1
-            )
+            return geomean_change([mean(d, k) / mean(d, base) for d in sel])
 
         lines.append(
             f"\n{group} ({len(sel)} datasets), geometric mean against prior 0: prior 0.25 "
@@ -233,25 +212,5 @@ def report(out: Path) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("what", choices=["run", "report"])
-    p.add_argument("dataset", nargs="?")
-    p.add_argument("seed", nargs="?", type=int, default=0)
-    p.add_argument(
-        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "ensemble_weights"
-    )
-    p.add_argument(
-        "--data-dir", default=str(ROOT.parent / "shared" / "data" / "gluonts")
-    )
-    args = p.parse_args()
-    if args.what == "run":
-        if not args.dataset:
-            p.error("run needs a DATASET")
-        run(args.dataset, args.seed, args.out, args.data_dir)
-    else:
-        print(report(args.out))
-
-
 if __name__ == "__main__":
-    main()
+    command(__doc__, run, report, "ensemble_weights")

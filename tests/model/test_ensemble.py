@@ -108,21 +108,28 @@ def _seasonal_series(n: int, length: int = 96) -> list[dict]:
     ]
 
 
-@pytest.fixture(scope="module")
-def ensemble(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ensemble")
-    network = IQFEstimator(
+def _tiny_network(root, batches: int) -> IQFEstimator:
+    """An IQF network at the test knots, trained for one epoch of ``batches``."""
+    return IQFEstimator(
         freq="h",
         prediction_length=6,
         knot_levels=list(LEVELS),
         hidden_size=4,
         decoder_hidden=4,
         batch_size=4,
-        num_batches_per_epoch=1,
+        num_batches_per_epoch=batches,
         trainer_kwargs=trainer_kwargs(root, 1),
     )
+
+
+@pytest.fixture(scope="module")
+def ensemble(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ensemble")
     est = IQFEnsembleEstimator(
-        network=network, members=["naive_intervals"], step=0.1, windows=2
+        network=_tiny_network(root, batches=1),
+        members=["naive_intervals"],
+        step=0.1,
+        windows=2,
     )
     data = _seasonal_series(6)
     return est, est.train(data), data, root
@@ -275,18 +282,10 @@ def test_a_feedforward_member_is_weighed_averaged_exactly_and_round_trips(tmp_pa
     and the forecast is exactly the weighted average of every member's
     quantiles (in the knots' range the average commutes with interpolation);
     the member averages ``NEURAL_SEEDS`` networks of each training."""
-    network = IQFEstimator(
-        freq="h",
-        prediction_length=6,
-        knot_levels=list(LEVELS),
-        hidden_size=4,
-        decoder_hidden=4,
-        batch_size=4,
-        num_batches_per_epoch=2,
-        trainer_kwargs=trainer_kwargs(tmp_path / "train", 1),
-    )
     est = IQFEnsembleEstimator(
-        network=network, members=["feedforward", "naive_intervals"], step=0.1
+        network=_tiny_network(tmp_path / "train", batches=2),
+        members=["feedforward", "naive_intervals"],
+        step=0.1,
     )
     data = _seasonal_series(5)
     predictor = est.train(data)

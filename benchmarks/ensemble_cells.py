@@ -1,0 +1,64 @@
+"""What the ensemble benchmarks share (``ensemble_weights.py``,
+``ensemble_members.py``): a cell's prepared run and default ensemble, geometric
+means of changes, and their command line (``run DATASET SEED`` / ``report``)."""
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's gluonts_qf
+
+
+def prepared_cell(dataset: str, seed: int, data_dir: str):
+    """``(prepared run, default IQFEnsembleEstimator)`` of one cell: the run
+    layer's dataset and budget (10 epochs x 50 batches x 32), 1 torch thread,
+    every generator seeded with ``seed``."""
+    import torch
+
+    torch.set_num_threads(1)
+    from gluonts_qf.runs import RunSpec, prepare
+    from gluonts_qf.runs.run import make_estimator, seed_everything
+
+    spec = RunSpec(
+        dataset=dataset,
+        model="iqf_ensemble",
+        data_dir=data_dir,
+        epochs=10,
+        batches_per_epoch=50,
+        batch_size=32,
+        seed=seed,
+        baselines=[],
+        quiet=True,
+    )
+    prep = prepare(spec)
+    seed_everything(seed)
+    return prep, make_estimator("iqf_ensemble", prep, Path(tempfile.mkdtemp()))
+
+
+def geomean_change(ratios: list) -> float:
+    """The geometric mean of ``ratios`` (new / old), as a change (-0.02: 2% lower)."""
+    return float(np.exp(np.mean(np.log(ratios))) - 1)
+
+
+def command(doc: str, run: Callable, report: Callable, name: str) -> None:
+    """The benchmark's command line; cells go under ``benchmarks/results/name``."""
+    p = argparse.ArgumentParser(description=doc.split("\n")[0])
+    p.add_argument("what", choices=["run", "report"])
+    p.add_argument("dataset", nargs="?")
+    p.add_argument("seed", nargs="?", type=int, default=0)
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / name)
+    p.add_argument(
+        "--data-dir", default=str(ROOT.parent / "shared" / "data" / "gluonts")
+    )
+    args = p.parse_args()
+    if args.what == "run":
+        if not args.dataset:
+            p.error("run needs a DATASET")
+        run(args.dataset, args.seed, args.out, args.data_dir)
+    else:
+        print(report(args.out))
