@@ -46,8 +46,9 @@ from .predictor import (
 )
 
 #: The members by default (AutoARIMA is left out: minutes per dataset where
-#: the others take seconds; the "feedforward" member too: it helped on
-#: kdd_cup_2018 only and hurt every development dataset; docs/benchmarks.md).
+#: the others take seconds; the "feedforward" member too: it helped much on
+#: kdd_cup_2018 only, and hurt five of six development datasets;
+#: docs/benchmarks.md).
 DEFAULT_MEMBERS = ("auto_ets", "auto_theta", "naive_intervals")
 #: Steps of a series the statistical members read (the last ones).
 MEMBER_CONTEXT = 300
