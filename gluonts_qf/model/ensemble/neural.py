@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from ...distributions.iqf import IQFOutput
 from ...threads import torch_threads
 
 #: Members that are trained networks (the others are statistical forecasters).
@@ -43,18 +42,12 @@ def neural_estimator(name: str, network: Any):
         )
     from gluonts.torch.model.simple_feedforward import SimpleFeedForwardEstimator
 
-    head = network.distr_output
     trainer = dict(network.trainer_kwargs)
     if trainer.get("default_root_dir"):
         trainer["default_root_dir"] = str(Path(trainer["default_root_dir"]) / name)
     return SimpleFeedForwardEstimator(
         prediction_length=network.prediction_length,
-        distr_output=IQFOutput(
-            knot_levels=list(head.knot_levels),
-            num_pieces=1,
-            tol=head.tol,
-            tail_floor=head.tail_floor,
-        ),
+        distr_output=network.distr_output,  # the network's own head: its knots
         lr=network.lr,
         weight_decay=network.weight_decay,
         batch_size=network.batch_size,
