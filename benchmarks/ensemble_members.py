@@ -33,7 +33,7 @@ CANDIDATES = ("feedforward",)
 
 
 def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
-    from gluonts_qf.model.ensemble.combine import combine, quantiles_at
+    from gluonts_qf.model.ensemble.combine import quantiles_at
     from gluonts_qf.model.ensemble.estimator import (
         SCORED_LEVELS,
         VALIDATION_MAX_SERIES,
@@ -41,13 +41,13 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
         held_back,
     )
     from gluonts_qf.model.ensemble.neural import train_neural
-    from gluonts_qf.model.ensemble.predictor import network_members, statistical_member
+    from gluonts_qf.model.ensemble.predictor import averaged_member, statistical_member
 
     prep, ens = prepared_cell(dataset, seed, data_dir)
     net, T = ens.network, ens.prediction_length
     levels = np.asarray(net.distr_output.knot_levels)
     data = list(prep.train)
-    stats = [m for m in ens.members if m not in CANDIDATES]
+    stats = ens.statistical
 
     def trained(part):  # the network, then each candidate's seeds; their seconds
         nets, secs = [], []
@@ -61,13 +61,9 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
             secs.append(time.perf_counter() - t)
         return nets, secs
 
-    def averaged(predictors, entries, float32=True):  # one member of their seeds
-        seeds = network_members(predictors, entries, levels, float32)
-        return combine([1 / len(seeds)] * len(seeds), *zip(*seeds))
-
-    def neural(nets, entries):
-        return [averaged(nets[0], entries, False)] + [
-            averaged(n, entries) for n in nets[1:]
+    def neural(nets, entries):  # each trained member, its seeds averaged
+        return [averaged_member(nets[0], entries, levels)] + [
+            averaged_member(n, entries, levels, True) for n in nets[1:]
         ]
 
     def members(nets, entries):
@@ -85,7 +81,7 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
     saved["window_y"] = np.stack(futures).reshape(-1)
     # the network once more, on the series less their last two windows, on the
     # same window: what one window less of training does to its weight
-    stale = averaged([net.train(cut(cut(data, T), T))], heads, False)
+    stale = averaged_member([net.train(cut(cut(data, T), T))], heads, levels)
     saved["window_q_stale"] = quantiles_at(levels, *stale, SCORED_LEVELS).reshape(
         1, -1, len(SCORED_LEVELS)
     )

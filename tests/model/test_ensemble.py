@@ -3,6 +3,8 @@ choose, and an estimator whose forecasts are IQFs that round trip."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -205,6 +207,14 @@ def test_ensemble_forecasts_are_exact_iqfs_that_round_trip(ensemble, tmp_path):
         np.testing.assert_allclose(a.quantile(0.37), b.quantile(0.37), rtol=1e-12)
     assert loaded.choices["weights"] == predictor.choices["weights"]
     assert loaded.lower_bound == predictor.lower_bound == 0.0
+    # a predictor saved before neural members existed has no "neural" entry
+    settings = json.loads((tmp_path / "ensemble.json").read_text())
+    assert settings.pop("neural") == {}
+    (tmp_path / "ensemble.json").write_text(json.dumps(settings))
+    older = Predictor.deserialize(tmp_path)
+    assert older.neural == {}
+    for a, b in zip(forecasts, older.predict(data)):
+        np.testing.assert_allclose(a.quantile(0.37), b.quantile(0.37), rtol=1e-12)
 
 
 def test_non_negative_training_data_censor_the_forecasts_at_zero(ensemble):

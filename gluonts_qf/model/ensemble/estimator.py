@@ -36,11 +36,12 @@ from gluonts.model.estimator import Estimator
 from ...checks import check_int, check_interval
 from ..iqf.estimator import IQFEstimator
 from ..statistical import MODELS
-from .combine import combine, fit_weights, quantiles_at
+from .combine import fit_weights, quantiles_at
 from .neural import NEURAL_MEMBERS, train_neural
 from .predictor import (
     NETWORK,
     QuantileEnsemblePredictor,
+    averaged_member,
     network_members,
     statistical_member,
 )
@@ -182,8 +183,7 @@ class IQFEnsembleEstimator(Estimator):
             members = network_members(nets[-1:], heads, levels)
             for name in self.neural:
                 neural[name].append(train_neural(name, self.network, part, **kwargs))
-                seeds = network_members(neural[name][-1], heads, levels, True)
-                members.append(combine([1 / len(seeds)] * len(seeds), *zip(*seeds)))
+                members.append(averaged_member(neural[name][-1], heads, levels, True))
             members += [
                 statistical_member(m, self.freq, T, heads, levels, self.member_context)
                 for m in self.statistical

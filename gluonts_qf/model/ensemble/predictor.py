@@ -49,6 +49,15 @@ def network_members(
     return out
 
 
+def averaged_member(
+    predictors: list, entries: list, levels: np.ndarray, float32: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The equal-weight average of :func:`network_members` (one member of
+    several trained networks, e.g. a neural member's seeds)."""
+    nets = network_members(predictors, entries, levels, float32)
+    return combine([1 / len(nets)] * len(nets), *zip(*nets))
+
+
 def statistical_member(
     name: str,
     freq: str,
@@ -139,13 +148,12 @@ class QuantileEnsemblePredictor(Predictor):
         levels = np.asarray(self.knot_levels)
         used = {k: w for k, w in self.weights.items() if w > 0}
         parts, weights = [], []
-        if NETWORK in used:
-            nets = network_members(self.networks, entries, levels)
-            parts += nets
-            weights += [used.pop(NETWORK) / len(nets)] * len(nets)
-        for name in [k for k in used if k in self.neural]:
-            with torch_threads(getattr(self.networks[0], "num_threads", None)):
-                nets = network_members(self.neural[name], entries, levels, True)
+        threads = getattr(self.networks[0], "num_threads", None)
+        for name, predictors in self._trained().items():
+            if name not in used:
+                continue
+            with torch_threads(threads):  # the neural members' are GluonTS's own
+                nets = network_members(predictors, entries, levels, name != NETWORK)
             parts += nets
             weights += [used.pop(name) / len(nets)] * len(nets)
         for name, w in used.items():
@@ -193,32 +201,28 @@ class QuantileEnsemblePredictor(Predictor):
             "neural": {k: len(v) for k, v in self.neural.items()},
         }
         (path / "ensemble.json").write_text(json.dumps(settings, indent=1) + "\n")
-        for i, net in enumerate(self.networks):
-            folder = path / f"network-{i}"
-            folder.mkdir(exist_ok=True)
-            net.serialize(folder)
-        for name, nets in self.neural.items():
+        for name, nets in self._trained().items():
             for i, net in enumerate(nets):
                 folder = path / f"{name}-{i}"
                 folder.mkdir(exist_ok=True)
                 net.serialize(folder)
 
+    def _trained(self) -> dict[str, list]:
+        """Trained member name -> its predictors, the IQF networks first."""
+        return {NETWORK: self.networks, **self.neural}
+
     @classmethod
     def deserialize(cls, path: Path, **kwargs) -> QuantileEnsemblePredictor:
         settings = json.loads((Path(path) / "ensemble.json").read_text())
-        count = settings.pop("networks")
-        networks = [
-            Predictor.deserialize(Path(path) / f"network-{i}", **kwargs)
-            for i in range(count)
-        ]
-        neural = {
+        counts = {NETWORK: settings.pop("networks"), **settings.pop("neural", {})}
+        trained = {
             name: [
                 Predictor.deserialize(Path(path) / f"{name}-{i}", **kwargs)
                 for i in range(n)
             ]
-            for name, n in settings.pop("neural", {}).items()
+            for name, n in counts.items()
         }
-        return cls(**settings, networks=networks, neural=neural)
+        return cls(**settings, networks=trained.pop(NETWORK), neural=trained)
 
 
 def _forecast_start(entry: dict[str, Any]):
