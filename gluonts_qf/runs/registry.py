@@ -72,8 +72,8 @@ def _mqf2(freq: str, prediction_length: int, **kwargs: Any):
 def _iqf_ensemble(freq: str, prediction_length: int, **kwargs: Any):
     """IQFEstimator and statistical members, weighted on held-back windows.
 
-    ``members``, ``step``, ``member_context``, ``windows``, ``network_prior`` and
-    ``lower_bound`` go to the ensemble, everything else (the run's budget and
+    ``members``, ``step``, ``member_context``, ``windows``, ``network_prior``,
+    ``lower_bound`` and ``patience`` go to the ensemble, everything else (the run's budget and
     ``estimator`` settings) to its IQF network.
     """
     from ..model.ensemble import IQFEnsembleEstimator
@@ -85,6 +85,7 @@ def _iqf_ensemble(freq: str, prediction_length: int, **kwargs: Any):
         "windows",
         "network_prior",
         "lower_bound",
+        "patience",
     )
     own = {k: kwargs.pop(k) for k in own if k in kwargs}
     network = _iqf(freq, prediction_length, **kwargs)

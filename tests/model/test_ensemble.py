@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import pytest
@@ -261,6 +262,8 @@ def test_bad_ensembles_are_clear_errors(ensemble):
         IQFEnsembleEstimator(network=est.network, lower_bound="zero")
     with pytest.raises(ValueError, match="lower_bound must be finite"):
         IQFEnsembleEstimator(network=est.network, lower_bound=float("nan"))
+    with pytest.raises(ValueError, match="patience must be a positive integer"):
+        IQFEnsembleEstimator(network=est.network, patience=0)
 
 
 def test_constant_and_missing_histories_still_give_valid_forecasts(ensemble):
@@ -329,3 +332,60 @@ def test_a_feedforward_member_is_weighed_averaged_exactly_and_round_trips(tmp_pa
     assert len(loaded.neural["feedforward"]) == 2 * NEURAL_SEEDS
     again = np.stack([f.distribution.quantile(u).numpy() for f in loaded.predict(data)])
     np.testing.assert_allclose(again, got, rtol=1e-12)
+
+
+class _EpochCounter(pl.Callback):
+    """Epochs trained by each ``trainer.fit`` it is passed to."""
+
+    def __init__(self) -> None:
+        self.epochs: list[int] = []
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.epochs.append(0)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.epochs[-1] += 1
+
+
+def _stops(curve: list[float], patience: int, cap: int) -> bool:
+    """Whether early stopping ends after ``curve``: the cap is reached, or the
+    last ``patience`` epochs did not go below the best before them."""
+    if len(curve) == cap:
+        return True
+    return len(curve) > patience and min(curve[-patience:]) >= min(curve[:-patience])
+
+
+@pytest.mark.parametrize("patience", [2, None])
+def test_the_window_stops_the_network_and_sets_the_final_networks_epochs(
+    tmp_path, patience
+):
+    """The weighed network trains until the held-back window's loss has not
+    fallen for ``patience`` epochs (at most the cap) and keeps its best epoch;
+    the network trained on all the data trains that many epochs. Without
+    ``patience`` both train the cap."""
+    counter, cap = _EpochCounter(), 8
+    network = IQFEstimator(
+        freq="h",
+        prediction_length=6,
+        knot_levels=list(LEVELS),
+        hidden_size=4,
+        decoder_hidden=4,
+        batch_size=4,
+        num_batches_per_epoch=2,
+        lr=0.05,
+        trainer_kwargs=trainer_kwargs(tmp_path, cap, callbacks=[counter]),
+    )
+    est = IQFEnsembleEstimator(
+        network=network, members=["naive_intervals"], step=0.1, patience=patience
+    )
+    epochs = est.train(_seasonal_series(6)).choices["epochs"]
+    if patience is None:
+        assert epochs == {"validation_loss": [], "chosen": None}
+        assert counter.epochs == [cap, cap]
+        return
+    (curve,) = epochs["validation_loss"]
+    assert epochs["chosen"] == int(np.argmin(curve)) + 1
+    assert counter.epochs == [len(curve), epochs["chosen"]]
+    assert _stops(curve, patience, cap)
+    assert not any(_stops(curve[:n], patience, cap) for n in range(1, len(curve)))
+    assert np.isfinite(curve).all()

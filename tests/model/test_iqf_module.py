@@ -55,3 +55,17 @@ def test_loss_is_the_mean_crps_over_observed_values_only():
     assert bool((mask == 0).any()) and loss.shape == (2,)
     # marking the garbage as observed does change the loss
     assert (model.loss(garbage, torch.ones(2, T), **inputs) > 1e3).all()
+
+
+def test_loss_of_the_last_origin_is_the_crps_of_the_forecast_itself():
+    """``num_origins=1`` (what validation scores) is the mean CRPS, in units of
+    the series' scale, of the distribution the predictor forecasts."""
+    model, inputs = _model(), _inputs()
+    future = 10 + torch.randn(2, T, generator=torch.Generator().manual_seed(3))
+    loss = model.loss(future, torch.ones(2, T), num_origins=1, **inputs)
+    args, loc, scale = model.forecast(**inputs)
+    distr = model.distr_output.distribution(args, loc=loc, scale=scale)
+    want = (distr.crps(future) / scale).mean(-1)
+    torch.testing.assert_close(loss, want)
+    # all origins: a different figure (the earlier ones forecast the past)
+    assert not torch.allclose(model.loss(future, torch.ones(2, T), **inputs), loss)

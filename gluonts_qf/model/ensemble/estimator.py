@@ -7,8 +7,9 @@ What the strongest forecasting systems do with local and global models
 1. hold back the last ``prediction_length`` steps of (up to
    :data:`VALIDATION_MAX_SERIES`) training series (and, with ``windows > 1``,
    the windows before them);
-2. for each window, train the network (an :class:`~gluonts_qf.IQFEstimator`)
-   and the neural members (:mod:`.neural`: a feed-forward network with an IQF
+2. for each window, train the network (an :class:`~gluonts_qf.IQFEstimator`;
+   it stops early when its forecast of the window stops improving) and the
+   neural members (:mod:`.neural`: a feed-forward network with an IQF
    head) on what comes before it, forecast the window with them and with every
    statistical member (statsforecast's AutoETS, AutoTheta, a seasonal naive
    with intervals, ... refitted per series, :mod:`gluonts_qf.model.statistical`);
@@ -17,7 +18,8 @@ What the strongest forecasting systems do with local and global models
    (:func:`.combine.fit_weights`), then move ``network_prior`` of them to the
    trained members (the weighed networks saw a window less than the
    forecasting ones);
-4. train the networks again on the whole training series; each trained member
+4. train the networks again on the whole training series (for as many epochs
+   as were best on the window); each trained member
    is the average of that network and the one of the last window (a two-seed
    ensemble for free).
 
@@ -32,8 +34,10 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 from gluonts.core.component import validated
 from gluonts.model.estimator import Estimator
+from lightning.pytorch.callbacks import EarlyStopping
 
 from ...checks import check_int, check_interval
+from ..forking.training import ValidationCurve
 from ..iqf.estimator import IQFEstimator
 from ..statistical import MODELS
 from .combine import fit_weights, quantiles_at
@@ -63,6 +67,11 @@ VALIDATION_WINDOWS = 1
 #: weighed trained on less history (every series less a window) than the
 #: networks that forecast, so the window underrates it (docs/benchmarks.md).
 NETWORK_PRIOR = 0.25
+#: Epochs without a lower loss on the held-back window after which the
+#: network that is weighed stops (its best epoch is kept, and the networks
+#: trained on all the data train as many epochs); ``None``: no early stopping
+#: (being measured, docs/benchmarks.md).
+PATIENCE = None
 #: Levels at which the held-back windows are scored: the body and the tails.
 SCORED_LEVELS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 SCORED_LEVELS += (0.95, 0.975, 0.99)
@@ -110,6 +119,15 @@ class IQFEnsembleEstimator(Estimator):
         quantile below the bound moves up to it, so no pinball loss of a
         value at or above it rises (on series near zero, up to a third of
         the network's low quantiles were negative: docs/benchmarks.md).
+    patience
+        Early stopping on the last held-back window: the network that is
+        weighed validates on it after every epoch (the CRPS of its forecast
+        of the window, in units of each series' scale), stops once that has
+        not fallen for ``patience`` epochs, at most the network's
+        ``max_epochs``, and keeps its best epoch; the network trained on all
+        the data trains as many epochs as were best. The predictor's
+        ``choices["epochs"]`` holds the validation curve and the epochs
+        chosen. ``None``: both train ``max_epochs``.
     """
 
     @validated()
@@ -122,6 +140,7 @@ class IQFEnsembleEstimator(Estimator):
         windows: int = VALIDATION_WINDOWS,
         network_prior: float = NETWORK_PRIOR,
         lower_bound: Union[float, str, None] = "auto",
+        patience: Optional[int] = PATIENCE,
     ) -> None:
         super().__init__()
         known = [*NEURAL_MEMBERS, *MODELS]
@@ -163,6 +182,7 @@ class IQFEnsembleEstimator(Estimator):
                 )
             lower_bound = float(lower_bound)
         self.lower_bound = lower_bound
+        self.patience = None if patience is None else check_int("patience", patience)
         self.freq, self.prediction_length = network.freq, network.prediction_length
 
     def train(
@@ -175,11 +195,21 @@ class IQFEnsembleEstimator(Estimator):
         names = [NETWORK, *self.neural, *self.statistical]
         scored, observed, nets = [], [], []
         neural: dict[str, list] = {name: [] for name in self.neural}
+        curves = []
         for k, (heads, futures) in enumerate(
             validation_windows(data, T, self.windows, VALIDATION_MAX_SERIES)
         ):
             part = cut(data, (k + 1) * T)
-            nets.append(self.network.train(part, **kwargs))
+            if self.patience is None:
+                nets.append(self.network.train(part, **kwargs))
+            else:  # stop when the forecast of the window stops getting better
+                network, curve = stopping(self.network, self.patience)
+                whole = [
+                    {**h, "target": np.concatenate([h["target"], f])}
+                    for h, f in zip(heads, futures)
+                ]
+                nets.append(network.train(part, validation_data=whole, **kwargs))
+                curves.append(curve)
             members = network_members(nets[-1:], heads, levels)
             for name in self.neural:
                 neural[name].append(train_neural(name, self.network, part, **kwargs))
@@ -198,7 +228,10 @@ class IQFEnsembleEstimator(Estimator):
             self.step,
         )
         weights = lean(fitted, 1 + len(self.neural), self.network_prior)
-        second = self.network.train(data, **kwargs)
+        final = self.network
+        if curves:  # as many epochs as were best on the last window
+            final = with_trainer(self.network, max_epochs=curves[0].best_epochs)
+        second = final.train(data, **kwargs)
         for name in self.neural:
             neural[name] = [
                 *neural[name][0],
@@ -215,6 +248,10 @@ class IQFEnsembleEstimator(Estimator):
             "validation_windows": len(observed),
             "lower_bound": lower,
             "network": second.choices,
+            "epochs": {
+                "validation_loss": [c.scores for c in curves],
+                "chosen": curves[0].best_epochs if curves else None,
+            },
         }
         return QuantileEnsemblePredictor(
             prediction_length=T,
@@ -227,6 +264,26 @@ class IQFEnsembleEstimator(Estimator):
             lower_bound=lower,
             neural=neural,
         )
+
+
+def with_trainer(network: IQFEstimator, **settings: Any) -> IQFEstimator:
+    """A copy of ``network`` whose ``trainer_kwargs`` are updated by ``settings``."""
+    given = network.__init_args__["trainer_kwargs"] or {}
+    return network.resolved(None, trainer_kwargs={**given, **settings})
+
+
+def stopping(network: IQFEstimator, patience: int) -> tuple[IQFEstimator, Any]:
+    """``(copy of network, curve)``: the copy, trained with ``validation_data``,
+    stops when the validation loss has not fallen for ``patience`` epochs
+    (Lightning's ``EarlyStopping``) and keeps the weights of its best epoch
+    (GluonTS's checkpoint); ``curve`` (:class:`ValidationCurve`) records the
+    loss of every epoch."""
+    curve = ValidationCurve()
+    stop = EarlyStopping(monitor="val_loss", mode="min", patience=patience)
+    given = network.__init_args__["trainer_kwargs"] or {}
+    callbacks = [*given.get("callbacks", []), stop, curve]
+    copy = with_trainer(network, callbacks=callbacks, num_sanity_val_steps=0)
+    return copy, curve
 
 
 def lean(fitted: np.ndarray, networks: int, prior: float) -> np.ndarray:

@@ -35,11 +35,12 @@ class ForkingLightningModule(pl.LightningModule):
     def forward(self, *args, **kwargs):
         return self.model(*args, **kwargs)
 
-    def _loss(self, batch) -> torch.Tensor:
+    def _loss(self, batch, num_origins=None) -> torch.Tensor:
         return self.model.loss(
             **select(self.inputs, batch),
             future_target=batch["future_target"],
             future_observed_values=batch["future_observed_values"],
+            num_origins=num_origins,
         ).mean()
 
     def training_step(self, batch, batch_idx: int):  # type: ignore[override]
@@ -48,7 +49,9 @@ class ForkingLightningModule(pl.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx: int):  # type: ignore[override]
-        loss = self._loss(batch)
+        # the forecast of the validation window only, as the predictor makes
+        # it (the earlier origins' targets lie in the window's past)
+        loss = self._loss(batch, num_origins=1)
         self.log("val_loss", loss, on_epoch=True, on_step=False, prog_bar=True)
         return loss
 

@@ -3,12 +3,14 @@
 :class:`RankShard` gives each process of a distributed run (Lightning's
 ``strategy="ddp"``) its own share of the series; :class:`TrainingEpochs` replays
 the epochs a resumed run has already trained on, so it continues with the
-batches an uninterrupted run would draw.
+batches an uninterrupted run would draw; :class:`ValidationCurve` records the
+validation loss of every epoch (early stopping chooses on it).
 """
 
 import itertools
 from typing import Iterable, Iterator, Tuple
 
+import lightning.pytorch as pl
 import torch
 
 
@@ -70,3 +72,24 @@ class TrainingEpochs:
                 for _ in self.epochs:
                     pass
         return iter(self.epochs)
+
+
+class ValidationCurve(pl.Callback):
+    """Records the validation loss after every epoch: ``scores[e]`` is the
+    ``val_loss`` after epoch ``e + 1`` (the sanity check before training is
+    left out). :attr:`best_epochs` is the number of epochs of the lowest one,
+    the epoch whose weights GluonTS's checkpoint keeps."""
+
+    def __init__(self) -> None:
+        self.scores: list = []
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or "val_loss" not in trainer.callback_metrics:
+            return
+        self.scores.append(float(trainer.callback_metrics["val_loss"]))
+
+    @property
+    def best_epochs(self) -> int:
+        if not self.scores:
+            raise ValueError("no validation loss was recorded: pass validation_data.")
+        return int(min(range(len(self.scores)), key=self.scores.__getitem__)) + 1

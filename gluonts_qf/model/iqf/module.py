@@ -49,14 +49,17 @@ class IQFModel(ForkingModel):
         self,
         future_target: torch.Tensor,
         future_observed_values: torch.Tensor,
+        num_origins: Optional[int] = None,
         **inputs: torch.Tensor,
     ) -> torch.Tensor:
-        """Mean CRPS in scaled units over all origins and steps; shape: (B,).
+        """Mean CRPS in scaled units over the origins and steps; shape: (B,).
 
         ``future_target`` and ``future_observed_values``: (B, T); ``inputs``:
-        the tensors of :meth:`describe_inputs`, by name.
+        the tensors of :meth:`describe_inputs`, by name; ``num_origins``
+        (default all) scores the last origins only (1: the forecast of
+        ``future_target`` alone, as the predictor makes it).
         """
-        enc = self.encoder(**inputs)
+        enc = self.encoder(**inputs, num_origins=num_origins)
         target, observed = self.forking_targets(
             enc,
             inputs["past_target"],

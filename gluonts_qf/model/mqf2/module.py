@@ -145,6 +145,7 @@ class MQF2Model(ForkingModel):
         self,
         future_target: torch.Tensor,
         future_observed_values: torch.Tensor,
+        num_origins: Optional[int] = None,
         **inputs: torch.Tensor,
     ) -> torch.Tensor:
         """Mean objective in scaled units over the origins; shape: (B,).
@@ -156,9 +157,10 @@ class MQF2Model(ForkingModel):
         observed only (the others are left out of the mean).
         ``future_target`` and ``future_observed_values``: (B, T), or (B, T, M)
         for a multivariate target; ``inputs``: the tensors of
-        :meth:`describe_inputs`, by name.
+        :meth:`describe_inputs`, by name; ``num_origins`` (default all) scores
+        the last origins only (1: the forecast of ``future_target`` alone).
         """
-        enc, target, observed = self._encode(**inputs)
+        enc, target, observed = self._encode(num_origins=num_origins, **inputs)
         if self.target_dim is not None:  # (B, T, M) -> (B * M, T)
             T = future_target.shape[1]
             future_target = future_target.transpose(1, 2).reshape(-1, T)
