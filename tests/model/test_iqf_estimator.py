@@ -398,6 +398,11 @@ def test_series_all_shorter_than_the_horizon_is_a_clear_error(tmp_path):
         ({"freq": "not-a-freq"}, "is not a pandas frequency"),
         ({"hidden_size": 0}, "hidden_size must be a positive"),
         ({"lr": -1.0}, "lr must be a positive"),
+        ({"lr_schedule": "linear"}, "lr_schedule must be one of"),
+        (
+            {"lr_schedule": "cosine", "trainer_kwargs": {"max_epochs": -1}},
+            "max_epochs must be a positive integer, got -1",
+        ),
         (
             {"trainer_kwargs": {"enable_checkpointing": False}},
             "enable_checkpointing=False cannot be used",

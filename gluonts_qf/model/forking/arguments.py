@@ -22,6 +22,8 @@ from .encoder import ANCHORS, SCALINGS
 
 #: ``anchor`` values of the estimators: the encoder's, or "auto" (from the data).
 ESTIMATOR_ANCHORS = ("auto", *ANCHORS)
+#: How the learning rate moves during training.
+LR_SCHEDULES = ("constant", "cosine")
 #: Forking origins per training window when ``num_origins`` is not given.
 DEFAULT_NUM_ORIGINS = 8
 _POSITIVE_INTS = (
@@ -66,6 +68,15 @@ def check_arguments(given: Dict[str, Any], trainer_kwargs: Dict[str, Any]) -> No
     check_interval("weight_decay", given["weight_decay"], 0.0, float("inf"), True)
     check_interval("dropout", given["dropout"], 0.0, 1.0, closed_low=True)
     check_choice("scaling", given["scaling"], SCALINGS)
+    check_choice("lr_schedule", given["lr_schedule"], LR_SCHEDULES)
+    epochs = trainer_kwargs.get("max_epochs")
+    if given["lr_schedule"] != "constant" and not (
+        isinstance(epochs, int) and epochs >= 1
+    ):
+        raise ValueError(
+            f"lr_schedule={given['lr_schedule']!r} spans the epochs of training, "
+            f"so trainer_kwargs max_epochs must be a positive integer, got {epochs!r}."
+        )
     check_choice("anchor", given["anchor"], ESTIMATOR_ANCHORS)
     lags, cardinality = given["lags_seq"], given["cardinality"]
     if lags is not None and any(lag < 1 for lag in lags):

@@ -93,6 +93,10 @@ class ForkingEstimator(PyTorchLightningEstimator):
         How many static / dynamic real features the data carry.
     lr, weight_decay, batch_size, num_batches_per_epoch
         Optimisation settings (Adam).
+    lr_schedule
+        ``"constant"`` (default): the learning rate stays ``lr``;
+        ``"cosine"``: it falls from ``lr`` to 0 along a half cosine over the
+        ``max_epochs * num_batches_per_epoch`` steps of training.
     trainer_kwargs
         Passed to ``lightning.Trainer`` (e.g. ``max_epochs``, default 100;
         ``accelerator``, ``devices``, ``strategy``, ``num_nodes``: under
@@ -141,6 +145,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
         num_feat_dynamic_real: pydantic.StrictInt = 0,
         lr: float = 1e-3,
         weight_decay: float = 1e-8,
+        lr_schedule: str = "constant",
         batch_size: pydantic.StrictInt = 32,
         num_batches_per_epoch: pydantic.StrictInt = 50,
         trainer_kwargs: Optional[Dict[str, Any]] = None,
@@ -178,6 +183,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
             k: v for k, v in given.items() if k in _ENCODER_SETTINGS
         }
         self.lr, self.weight_decay = lr, weight_decay
+        self.lr_schedule = lr_schedule
         self.batch_size, self.num_batches_per_epoch = batch_size, num_batches_per_epoch
         self.train_sampler = train_sampler or ExpectedNumInstanceSampler(
             num_instances=1.0, min_future=prediction_length
@@ -252,8 +258,15 @@ class ForkingEstimator(PyTorchLightningEstimator):
         return dict(self.encoder_kwargs(), distr_output=self.distr_output)
 
     def create_lightning_module(self) -> ForkingLightningModule:
+        steps = None
+        if self.lr_schedule != "constant":
+            steps = self.trainer_kwargs["max_epochs"] * self.num_batches_per_epoch
         return self.lightning_module_cls(
-            model_kwargs=self.model_kwargs(), lr=self.lr, weight_decay=self.weight_decay
+            model_kwargs=self.model_kwargs(),
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            lr_schedule=self.lr_schedule,
+            total_steps=steps,
         )
 
     def create_predictor(

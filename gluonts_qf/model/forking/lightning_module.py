@@ -1,5 +1,7 @@
 """One Lightning wrapper for every forking-sequence model: train on ``model.loss``."""
 
+from typing import Optional
+
 import lightning.pytorch as pl
 import torch
 from gluonts.core.component import validated
@@ -18,18 +20,27 @@ class ForkingLightningModule(pl.LightningModule):
         Keyword arguments of ``model_cls``.
     lr, weight_decay
         Adam's learning rate and weight decay.
+    lr_schedule, total_steps
+        ``"constant"``: the rate stays ``lr``; ``"cosine"``: it falls to 0
+        along a half cosine over ``total_steps`` optimiser steps.
     """
 
     model_cls: type
 
     @validated()
     def __init__(
-        self, model_kwargs: dict, lr: float = 1e-3, weight_decay: float = 1e-8
+        self,
+        model_kwargs: dict,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-8,
+        lr_schedule: str = "constant",
+        total_steps: Optional[int] = None,
     ) -> None:
         super().__init__()
         self.model = self.model_cls(**model_kwargs)
         self.lr = lr
         self.weight_decay = weight_decay
+        self.lr_schedule, self.total_steps = lr_schedule, total_steps
         self.inputs = self.model.describe_inputs()
 
     def forward(self, *args, **kwargs):
@@ -64,6 +75,15 @@ class ForkingLightningModule(pl.LightningModule):
             torch.set_rng_state(checkpoint["torch_rng_state"])
 
     def configure_optimizers(self):
-        return torch.optim.Adam(
+        adam = torch.optim.Adam(
             self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay
         )
+        if self.lr_schedule == "constant":
+            return adam
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
+            adam, T_max=max(int(self.total_steps), 1)
+        )
+        return {
+            "optimizer": adam,
+            "lr_scheduler": {"scheduler": cosine, "interval": "step"},
+        }

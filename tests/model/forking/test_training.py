@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import trainer_kwargs
 
 from gluonts_qf import IQFEstimator
 from gluonts_qf.model.forking import estimator as est_mod
@@ -78,3 +80,38 @@ def test_auto_anchor_reads_a_bounded_number_of_series(monkeypatch):
     choice = IQFEstimator(freq="H", prediction_length=12).choose(data)
     assert choice is not None
     assert data.read == 5
+
+
+class _Rates(pl.Callback):
+    """The learning rate of every optimiser step."""
+
+    def __init__(self) -> None:
+        self.rates: list[float] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.rates.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_the_learning_rate_follows_its_schedule(tmp_path, schedule):
+    """``"cosine"``: step ``k`` of ``n = max_epochs * num_batches_per_epoch``
+    trains at ``lr * (1 + cos(pi * k / n)) / 2``; ``"constant"``: at ``lr``."""
+    rates, lr, n = _Rates(), 0.01, 3 * 5
+    data = [
+        {"start": pd.Period("2024-01-01", "h"), "target": np.sin(np.arange(80) / 3) + i}
+        for i in range(4)
+    ]
+    IQFEstimator(
+        freq="h",
+        prediction_length=6,
+        hidden_size=4,
+        decoder_hidden=4,
+        batch_size=4,
+        num_batches_per_epoch=5,
+        lr=lr,
+        lr_schedule=schedule,
+        trainer_kwargs=trainer_kwargs(tmp_path, 3, callbacks=[rates]),
+    ).train(data)
+    k = np.arange(n)
+    want = lr * (1 + np.cos(np.pi * k / n)) / 2 if schedule == "cosine" else lr + 0 * k
+    np.testing.assert_allclose(rates.rates, want, rtol=1e-9)
