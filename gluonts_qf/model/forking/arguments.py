@@ -69,6 +69,15 @@ def check_arguments(given: Dict[str, Any], trainer_kwargs: Dict[str, Any]) -> No
     check_interval("dropout", given["dropout"], 0.0, 1.0, closed_low=True)
     check_choice("scaling", given["scaling"], SCALINGS)
     check_choice("lr_schedule", given["lr_schedule"], LR_SCHEDULES)
+    if given["weight_averaging"] is not None:
+        check_interval(
+            "weight_averaging",
+            given["weight_averaging"],
+            0.0,
+            1.0,
+            closed_low=False,
+            hint="e.g. 0.99 averages about the last 100 steps; None for no averaging",
+        )
     epochs = trainer_kwargs.get("max_epochs")
     if given["lr_schedule"] != "constant" and not (
         isinstance(epochs, int) and epochs >= 1

@@ -97,6 +97,12 @@ class ForkingEstimator(PyTorchLightningEstimator):
         ``"constant"`` (default): the learning rate stays ``lr``;
         ``"cosine"``: it falls from ``lr`` to 0 along a half cosine over the
         ``max_epochs * num_batches_per_epoch`` steps of training.
+    weight_averaging
+        ``None`` (default), or the decay in (0, 1) of an exponential moving
+        average of the weights over the optimiser steps (e.g. 0.99: about the
+        last 100 steps); the trained model, its validation and its
+        checkpoints use the average
+        (:class:`~gluonts_qf.model.forking.ForkingLightningModule`).
     trainer_kwargs
         Passed to ``lightning.Trainer`` (e.g. ``max_epochs``, default 100;
         ``accelerator``, ``devices``, ``strategy``, ``num_nodes``: under
@@ -146,6 +152,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
         lr: float = 1e-3,
         weight_decay: float = 1e-8,
         lr_schedule: str = "constant",
+        weight_averaging: Optional[float] = None,
         batch_size: pydantic.StrictInt = 32,
         num_batches_per_epoch: pydantic.StrictInt = 50,
         trainer_kwargs: Optional[Dict[str, Any]] = None,
@@ -184,6 +191,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
         }
         self.lr, self.weight_decay = lr, weight_decay
         self.lr_schedule = lr_schedule
+        self.weight_averaging = weight_averaging
         self.batch_size, self.num_batches_per_epoch = batch_size, num_batches_per_epoch
         self.train_sampler = train_sampler or ExpectedNumInstanceSampler(
             num_instances=1.0, min_future=prediction_length
@@ -267,6 +275,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
             weight_decay=self.weight_decay,
             lr_schedule=self.lr_schedule,
             total_steps=steps,
+            weight_averaging=self.weight_averaging,
         )
 
     def create_predictor(

@@ -38,12 +38,12 @@ class Kill(pl.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 data = list(itertools.islice(load_dataset("m4_hourly", {data!r}).train, 6))
-make({cls!r}, {root!r}, [Kill()]).train(data)
+make({cls!r}, {root!r}, [Kill()], **{extra!r}).train(data)
 """
 
 
-def make(cls: str, root, callbacks=()):
-    """The estimator of every run here, seeded first."""
+def make(cls: str, root, callbacks=(), **extra):
+    """The estimator of every run here, seeded first; ``extra``: more arguments."""
     seed_everything(0)
     est_cls = {"IQFEstimator": IQFEstimator, "MQF2Estimator": MQF2Estimator}[cls]
     return est_cls(
@@ -53,6 +53,7 @@ def make(cls: str, root, callbacks=()):
         trainer_kwargs=trainer_kwargs(Path(root), EPOCHS, callbacks),
         **SMALL,
         **OWN[cls],
+        **extra,
     )
 
 
@@ -66,9 +67,17 @@ def _assert_equal(a: dict, b: dict) -> None:
         assert torch.equal(a[key], b[key]), key
 
 
-@pytest.mark.parametrize("cls", ["IQFEstimator", "MQF2Estimator"])
+@pytest.mark.parametrize(
+    "cls, extra",
+    [
+        ("IQFEstimator", {}),
+        ("MQF2Estimator", {}),
+        # the average of the weights and the cosine's step travel too
+        ("IQFEstimator", {"weight_averaging": 0.9, "lr_schedule": "cosine"}),
+    ],
+)
 def test_resume_after_sigkill_reaches_the_same_weights(
-    cls, m4_hourly, data_dir, tmp_path
+    cls, extra, m4_hourly, data_dir, tmp_path
 ):
     data = list(m4_hourly.train)[:6]
     killed = tmp_path / "killed"
@@ -77,6 +86,7 @@ def test_resume_after_sigkill_reaches_the_same_weights(
         data=str(data_dir),
         cls=cls,
         root=str(killed),
+        extra=extra,
     )
     path = [ROOT, ROOT / "tests", Path(__file__).parent]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, path))}
@@ -84,13 +94,13 @@ def test_resume_after_sigkill_reaches_the_same_weights(
         [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True
     )
     assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
-    resumed_est = make(cls, killed)
+    resumed_est = make(cls, killed, **extra)
     last = resumed_est.checkpoint_path()
     assert torch.load(last, weights_only=False)["global_step"] == KILLED_AT * 3
     at_kill = _weights(last)
     resumed = resumed_est.train(data, ckpt_path=last)
 
-    whole_est = make(cls, tmp_path / "whole")
+    whole_est = make(cls, tmp_path / "whole", **extra)
     whole = whole_est.train(data)
     # the last epoch's weights and optimiser step, and the predictor's weights
     _assert_equal(_weights(last), _weights(whole_est.checkpoint_path()))

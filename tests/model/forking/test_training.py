@@ -8,6 +8,7 @@ import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from helpers import trainer_kwargs
 
 from gluonts_qf import IQFEstimator
@@ -115,3 +116,53 @@ def test_the_learning_rate_follows_its_schedule(tmp_path, schedule):
     k = np.arange(n)
     want = lr * (1 + np.cos(np.pi * k / n)) / 2 if schedule == "cosine" else lr + 0 * k
     np.testing.assert_allclose(rates.rates, want, rtol=1e-9)
+
+
+class _Weights(pl.Callback):
+    """The trained weights after every optimiser step."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.steps.append(
+            {k: p.detach().clone() for k, p in pl_module.named_parameters()}
+        )
+
+
+def test_weight_averaging_trains_an_exponential_average_of_the_steps(tmp_path):
+    """With ``weight_averaging=d`` the trained module holds ``a_0 = w_0``,
+    ``a_t = m a_{t-1} + (1 - m) w_t``, ``m = min(d, (1 + t) / (10 + t))``,
+    of the weights ``w_t`` after each step ``t`` from 0 (one epoch,
+    so GluonTS's best checkpoint is the last); its checkpoint holds the same
+    average and, apart, the last trained weights."""
+    seen, d = _Weights(), 0.3  # the warm-up rule for 3 steps, then d
+    data = [
+        {"start": pd.Period("2024-01-01", "h"), "target": np.sin(np.arange(80) / 3) + i}
+        for i in range(4)
+    ]
+    est = IQFEstimator(
+        freq="h",
+        prediction_length=6,
+        hidden_size=4,
+        decoder_hidden=4,
+        batch_size=4,
+        num_batches_per_epoch=12,
+        lr=0.01,
+        weight_averaging=d,
+        trainer_kwargs=trainer_kwargs(tmp_path, 1, callbacks=[seen]),
+    )
+    module = est.train(data).prediction_net
+    want = dict(seen.steps[0])
+    for t, w in enumerate(seen.steps[1:], start=1):
+        keep = min(d, (1 + t) / (10 + t))
+        want = {k: keep * want[k] + (1 - keep) * w[k] for k in want}
+    got = dict(module.named_parameters())
+    for k in want:
+        torch.testing.assert_close(got[k].detach(), want[k], rtol=1e-5, atol=1e-7)
+    last = torch.load(est.checkpoint_path(), weights_only=False)
+    for k in want:
+        torch.testing.assert_close(last["state_dict"][k], want[k], rtol=1e-5, atol=1e-7)
+        assert torch.equal(last["current_model_state"][k], seen.steps[-1][k])
+    # not vacuous: the average is not the last step
+    assert any(not torch.allclose(want[k], seen.steps[-1][k]) for k in want)
