@@ -111,8 +111,10 @@ def _seasonal_series(n: int, length: int = 96) -> list[dict]:
     ]
 
 
-def _tiny_network(root, batches: int) -> IQFEstimator:
-    """An IQF network at the test knots, trained for one epoch of ``batches``."""
+def _tiny_network(
+    root, batches: int, epochs: int = 1, callbacks=(), **kwargs
+) -> IQFEstimator:
+    """An IQF network at the test knots, trained for ``epochs`` of ``batches``."""
     return IQFEstimator(
         freq="h",
         prediction_length=6,
@@ -121,7 +123,8 @@ def _tiny_network(root, batches: int) -> IQFEstimator:
         decoder_hidden=4,
         batch_size=4,
         num_batches_per_epoch=batches,
-        trainer_kwargs=trainer_kwargs(root, 1),
+        trainer_kwargs=trainer_kwargs(root, epochs, callbacks),
+        **kwargs,
     )
 
 
@@ -364,17 +367,7 @@ def test_the_window_stops_the_network_and_sets_the_final_networks_epochs(
     the network trained on all the data trains that many epochs. Without
     ``patience`` both train the cap."""
     counter, cap = _EpochCounter(), 8
-    network = IQFEstimator(
-        freq="h",
-        prediction_length=6,
-        knot_levels=list(LEVELS),
-        hidden_size=4,
-        decoder_hidden=4,
-        batch_size=4,
-        num_batches_per_epoch=2,
-        lr=0.05,
-        trainer_kwargs=trainer_kwargs(tmp_path, cap, callbacks=[counter]),
-    )
+    network = _tiny_network(tmp_path, 2, cap, [counter], lr=0.05)
     est = IQFEnsembleEstimator(
         network=network, members=["naive_intervals"], step=0.1, patience=patience
     )

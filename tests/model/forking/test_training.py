@@ -83,6 +83,27 @@ def test_auto_anchor_reads_a_bounded_number_of_series(monkeypatch):
     assert data.read == 5
 
 
+def _waves() -> list[dict]:
+    return [
+        {"start": pd.Period("2024-01-01", "h"), "target": np.sin(np.arange(80) / 3) + i}
+        for i in range(4)
+    ]
+
+
+def _tiny(root, epochs: int, batches: int, callback, **kwargs) -> IQFEstimator:
+    """A tiny hourly IQF network, ``epochs`` of ``batches``, with ``callback``."""
+    return IQFEstimator(
+        freq="h",
+        prediction_length=6,
+        hidden_size=4,
+        decoder_hidden=4,
+        batch_size=4,
+        num_batches_per_epoch=batches,
+        trainer_kwargs=trainer_kwargs(root, epochs, callbacks=[callback]),
+        **kwargs,
+    )
+
+
 class _Rates(pl.Callback):
     """The learning rate of every optimiser step."""
 
@@ -98,21 +119,7 @@ def test_the_learning_rate_follows_its_schedule(tmp_path, schedule):
     """``"cosine"``: step ``k`` of ``n = max_epochs * num_batches_per_epoch``
     trains at ``lr * (1 + cos(pi * k / n)) / 2``; ``"constant"``: at ``lr``."""
     rates, lr, n = _Rates(), 0.01, 3 * 5
-    data = [
-        {"start": pd.Period("2024-01-01", "h"), "target": np.sin(np.arange(80) / 3) + i}
-        for i in range(4)
-    ]
-    IQFEstimator(
-        freq="h",
-        prediction_length=6,
-        hidden_size=4,
-        decoder_hidden=4,
-        batch_size=4,
-        num_batches_per_epoch=5,
-        lr=lr,
-        lr_schedule=schedule,
-        trainer_kwargs=trainer_kwargs(tmp_path, 3, callbacks=[rates]),
-    ).train(data)
+    _tiny(tmp_path, 3, 5, rates, lr=lr, lr_schedule=schedule).train(_waves())
     k = np.arange(n)
     want = lr * (1 + np.cos(np.pi * k / n)) / 2 if schedule == "cosine" else lr + 0 * k
     np.testing.assert_allclose(rates.rates, want, rtol=1e-9)
@@ -137,22 +144,8 @@ def test_weight_averaging_trains_an_exponential_average_of_the_steps(tmp_path):
     so GluonTS's best checkpoint is the last); its checkpoint holds the same
     average and, apart, the last trained weights."""
     seen, d = _Weights(), 0.3  # the warm-up rule for 3 steps, then d
-    data = [
-        {"start": pd.Period("2024-01-01", "h"), "target": np.sin(np.arange(80) / 3) + i}
-        for i in range(4)
-    ]
-    est = IQFEstimator(
-        freq="h",
-        prediction_length=6,
-        hidden_size=4,
-        decoder_hidden=4,
-        batch_size=4,
-        num_batches_per_epoch=12,
-        lr=0.01,
-        weight_averaging=d,
-        trainer_kwargs=trainer_kwargs(tmp_path, 1, callbacks=[seen]),
-    )
-    module = est.train(data).prediction_net
+    est = _tiny(tmp_path, 1, 12, seen, lr=0.01, weight_averaging=d)
+    module = est.train(_waves()).prediction_net
     want = dict(seen.steps[0])
     for t, w in enumerate(seen.steps[1:], start=1):
         keep = min(d, (1 + t) / (10 + t))
