@@ -443,7 +443,7 @@ def main() -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared/data/gluonts")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/datasets")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batches-per-epoch", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--parallel", type=int, default=1, help="cells at a time")

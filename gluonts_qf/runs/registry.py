@@ -74,7 +74,8 @@ def _iqf_ensemble(freq: str, prediction_length: int, **kwargs: Any):
 
     ``members``, ``step``, ``member_context``, ``windows``, ``network_prior``,
     ``lower_bound`` and ``patience`` go to the ensemble, everything else (the run's budget and
-    ``estimator`` settings) to its IQF network.
+    ``estimator`` settings) to its IQF network, whose ``lr_schedule`` is
+    ``"cosine"`` unless given.
     """
     from ..model.ensemble import IQFEnsembleEstimator
 
@@ -88,6 +89,8 @@ def _iqf_ensemble(freq: str, prediction_length: int, **kwargs: Any):
         "patience",
     )
     own = {k: kwargs.pop(k) for k in own if k in kwargs}
+    # the rate falls to 0 over the run (with 30 epochs: docs/benchmarks.md)
+    kwargs.setdefault("lr_schedule", "cosine")
     network = _iqf(freq, prediction_length, **kwargs)
     return IQFEnsembleEstimator(network=network, **own)
 

@@ -96,3 +96,18 @@ def test_one_entry_adds_a_model(tiny_run, tmp_path, monkeypatch):
     assert isinstance(predictor, SeasonalNaivePredictor) and seconds == 0.0
     with pytest.raises(ValueError, match="model must be one of"):
         RunSpec(dataset="m4_hourly", model="daily_naive").validate()
+
+
+def test_the_default_ensembles_network_trains_on_a_falling_rate(tiny_run, tmp_path):
+    """``iqf_ensemble``'s network gets the cosine rate unless the run gives one;
+    the run's budget reaches it as its epochs."""
+    est = make_estimator("iqf_ensemble", tiny_run, tmp_path)
+    assert est.network.lr_schedule == "cosine"
+    assert est.network.trainer_kwargs["max_epochs"] == tiny_run.spec.epochs
+    given = prepare(
+        RunSpec(**{**tiny_run.spec.__dict__, "estimator": {"lr_schedule": "constant"}})
+    )
+    assert make_estimator("iqf_ensemble", given, tmp_path).network.lr_schedule == (
+        "constant"
+    )
+    assert RunSpec(dataset="m4_hourly").epochs == 30
