@@ -82,12 +82,11 @@ PUBLISHED = {
 
 
 def run_cell(dataset: str, model: str, seed: int, args) -> dict:
-    """Train and backtest one model on one dataset (this process)."""
-    import numpy as np
+    """Train and backtest one model on one dataset (this process); an ensemble
+    with a fitted spread is scored unstretched too (``"unstretched"``)."""
     import torch
 
     torch.set_num_threads(1)
-    from gluonts_qf.evaluation import backtest
     from gluonts_qf.runs import RunSpec, prepare
     from gluonts_qf.runs.registry import get_model
     from gluonts_qf.runs.run import fit
@@ -108,13 +107,31 @@ def run_cell(dataset: str, model: str, seed: int, args) -> dict:
     with tempfile.TemporaryDirectory() as root:
         predictor, seconds = fit(model, run, Path(root))
     start = time.perf_counter()
+    out = scores(predictor, run)
+    out["train_seconds"], out["predict_seconds"] = seconds, time.perf_counter() - start
+    out["num_series"] = len(run.test)
+    choices = getattr(predictor, "choices", None)
+    if choices:
+        out["choices"] = choices
+    if getattr(predictor, "spread", None) is not None:  # the same nets, unstretched
+        predictor.spread = None
+        out["unstretched"] = scores(predictor, run)
+    return out
+
+
+def scores(predictor, run) -> dict:
+    """The backtest's metrics of one predictor on the run's test split."""
+    import numpy as np
+
+    from gluonts_qf.evaluation import backtest
+
     res = backtest(predictor, run.test, quantiles=LEVELS, progress=False)
     agg = res.aggregate
 
     def wql(levels):
         return float(np.mean([agg[f"wQuantileLoss[{u}]"] for u in levels]))
 
-    out = {
+    return {
         "mean_wQuantileLoss": wql(BODY),
         "wQL_tails": wql(TAILS),
         **{f"wQL[{u}]": wql([u]) for u in TAILS},
@@ -124,14 +141,7 @@ def run_cell(dataset: str, model: str, seed: int, args) -> dict:
         "Coverage98": agg["Coverage[0.99]"] - agg["Coverage[0.01]"],
         "calibration": float(np.mean([abs(agg[f"Coverage[{u}]"] - u) for u in BODY])),
         **{f"Coverage[{u}]": float(agg[f"Coverage[{u}]"]) for u in LEVELS},
-        "train_seconds": seconds,
-        "predict_seconds": time.perf_counter() - start,
-        "num_series": len(run.test),
     }
-    choices = getattr(predictor, "choices", None)
-    if choices:
-        out["choices"] = choices
-    return out
 
 
 def cell_path(out: Path, dataset: str, model: str, seed: int) -> Path:

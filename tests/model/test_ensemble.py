@@ -18,14 +18,18 @@ from gluonts_qf import IQF, IQFEnsembleEstimator, IQFEstimator
 from gluonts_qf import decisions as dec
 from gluonts_qf.distributions.censored import CensoredIQF
 from gluonts_qf.model.ensemble.combine import (
+    SPREADS,
     combine,
     continued_tails,
+    fit_spread,
     fit_weights,
     increasing,
     quantiles_at,
     simplex_grid,
+    stretch,
 )
 from gluonts_qf.model.ensemble.estimator import (
+    SCORED_LEVELS,
     lean,
     never_negative,
     validation_windows,
@@ -92,6 +96,59 @@ def test_simplex_grid_and_fit_weights_recover_the_right_member():
     narrow, broad = 0.5 * true, 1.5 * true
     weights, alone = fit_weights(np.stack([narrow, broad]), y, levels, 0.05)
     assert 0.3 <= weights[0] <= 0.7
+
+
+def test_stretch_scales_the_quantile_function_about_its_median_tails_too():
+    """At every level, body and tails: q_s(u) = m + s (q(u) - m), s the lower
+    factor below the median and the upper one above; still increasing."""
+    rng = np.random.default_rng(3)
+    values = np.sort(rng.normal(size=(4, len(LEVELS))), -1)
+    bl, br = rng.uniform(0.5, 3, 4), rng.uniform(0.5, 3, 4)
+    before = _iqf(values, bl, br)
+    u = torch.tensor(U, dtype=torch.float64)[:, None]
+    q, m = before.icdf(u), before.icdf(torch.tensor(0.5, dtype=torch.float64))
+    for lower, upper in ((0.6, 1.7), (1.3, 1.3), (2.0, 0.5)):
+        after = _iqf(*stretch(LEVELS, values, bl, br, lower, upper))
+        factor = torch.where(u < 0.5, lower, upper)
+        torch.testing.assert_close(after.icdf(u), m + factor * (q - m))
+        grid = torch.linspace(1e-4, 1 - 1e-4, 999, dtype=torch.float64)[:, None]
+        dense = after.icdf(grid)
+        assert (dense.diff(dim=0) > 0).all()
+    off = np.array([0.1, 0.3, 0.7, 0.9])  # no knot at the median: one factor only
+    v = np.sort(rng.normal(size=(2, 4)), -1)
+    s_v, s_l, s_r = stretch(off, v, np.ones(2), np.ones(2), 1.5, 1.5)
+    med = quantiles_at(off, v, np.ones(2), np.ones(2), [0.5])
+    np.testing.assert_allclose(
+        quantiles_at(off, s_v, s_l, s_r, U),
+        med + 1.5 * (quantiles_at(off, v, np.ones(2), np.ones(2), U) - med),
+    )
+    with pytest.raises(ValueError, match="need a knot at 0.5"):
+        stretch(off, v, np.ones(2), np.ones(2), 1.5, 1.0)
+    with pytest.raises(ValueError, match="must be positive"):
+        stretch(LEVELS, values, bl, br, 0.0, 1.0)
+
+
+def test_fit_spread_recovers_the_scale_on_each_side_of_the_median():
+    """Outcomes from a split normal (sd 0.7 below 0, 1.5 above), forecast as a
+    standard normal: with ``sides`` the pinball loss is least at factors 0.7
+    and 1.5, so the grid's nearest, 2^(-1/2) and 2^(5/8), are chosen; one
+    factor for both sides recovers a normal's sd 1.5; a right forecast keeps 1."""
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=200_000)
+    y = np.where(z < 0, 0.7 * z, 1.5 * z)
+    levels = [0.01, 0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95, 0.99]
+    q = np.broadcast_to(stats.norm.ppf(levels), (len(y), len(levels)))
+    lower, upper = fit_spread(q, y, levels, sides=True)
+    assert lower == pytest.approx(2 ** (-4 / 8)) and upper == pytest.approx(
+        2 ** (5 / 8)
+    )
+    assert fit_spread(q, 1.5 * z, levels) == (pytest.approx(2 ** (5 / 8)),) * 2
+    assert fit_spread(q, z, levels) == (1.0, 1.0)
+    assert fit_spread(q, z, levels, sides=True) == (1.0, 1.0)
+    assert fit_spread(q[:3], np.full(3, np.nan), levels) == (1.0, 1.0)  # no data
+    assert min(SPREADS) == 0.5 and max(SPREADS) == 2.0 and 1.0 in SPREADS
+    with pytest.raises(ValueError, match="needs the level 0.5"):
+        fit_spread(q[:, :4], y, levels[:4])
 
 
 def _seasonal_series(n: int, length: int = 96) -> list[dict]:
@@ -267,6 +324,11 @@ def test_bad_ensembles_are_clear_errors(ensemble):
         IQFEnsembleEstimator(network=est.network, lower_bound=float("nan"))
     with pytest.raises(ValueError, match="patience must be a positive integer"):
         IQFEnsembleEstimator(network=est.network, patience=0)
+    with pytest.raises(ValueError, match="spread must be one of"):
+        IQFEnsembleEstimator(network=est.network, spread="wide")
+    no_median = IQFEstimator(freq="h", prediction_length=6, knot_levels=[0.1, 0.9])
+    with pytest.raises(ValueError, match="needs a knot at 0.5"):
+        IQFEnsembleEstimator(network=no_median, spread="window_sides")
 
 
 def test_constant_and_missing_histories_still_give_valid_forecasts(ensemble):
@@ -382,3 +444,56 @@ def test_the_window_stops_the_network_and_sets_the_final_networks_epochs(
     assert _stops(curve, patience, cap)
     assert not any(_stops(curve[:n], patience, cap) for n in range(1, len(curve)))
     assert np.isfinite(curve).all()
+
+
+@pytest.mark.parametrize("fit", ["window", "window_sides"])
+def test_a_spread_fitted_on_the_windows_stretches_the_forecast(tmp_path, fit):
+    """``spread="window"`` (one factor) or ``"window_sides"``: the factors are
+    those :func:`fit_spread` chooses for the weighted forecast of the held-back
+    window, the forecast is the unstretched one stretched by them, and the
+    predictor round trips."""
+    est = IQFEnsembleEstimator(
+        network=_tiny_network(tmp_path, batches=1),
+        members=["naive_intervals"],
+        step=0.1,
+        spread=fit,
+    )
+    data = _seasonal_series(6)
+    predictor = est.train(data)
+    factors = predictor.choices["spread"]
+    assert factors != {"lower": 1.0, "upper": 1.0}, "the test needs a stretch"
+    assert predictor.spread == (factors["lower"], factors["upper"])
+    assert factors["lower"] in SPREADS and factors["upper"] in SPREADS
+    if fit == "window":
+        assert factors["lower"] == factors["upper"]
+    # the same factors from the window's forecast, rebuilt from its members
+    (heads, futures), *_ = validation_windows(data, 6, 1, 1000)
+    weights = predictor.choices["weights"]
+    nets = network_members(predictor.networks[:1], heads, LEVELS)
+    naive = statistical_member("naive_intervals", "h", 6, heads, LEVELS, 300)
+    window = sum(
+        w * quantiles_at(LEVELS, *m, SCORED_LEVELS).reshape(-1, len(SCORED_LEVELS))
+        for w, m in ((weights["network"], nets[0]), (weights["naive_intervals"], naive))
+    )
+    want = fit_spread(
+        window,
+        np.stack(futures).reshape(-1),
+        SCORED_LEVELS,
+        sides=fit == "window_sides",
+    )
+    assert predictor.spread == want
+    forecasts = list(predictor.predict(data))
+    (tmp_path / "saved").mkdir()
+    predictor.serialize(tmp_path / "saved")
+    loaded = Predictor.deserialize(tmp_path / "saved")
+    assert loaded.spread == predictor.spread
+    predictor.spread = None
+    plain = list(predictor.predict(data))
+    u = torch.tensor(U, dtype=torch.float64)[:, None]
+    lower, upper = factors["lower"], factors["upper"]
+    for a, b, c in zip(forecasts, plain, loaded.predict(data)):
+        q, m = b.distribution.icdf(u), b.distribution.icdf(torch.tensor(0.5))
+        want = m + torch.where(u < 0.5, lower, upper) * (q - m)
+        want = want.clamp(min=0.0)  # positive series: censored at 0
+        torch.testing.assert_close(a.distribution.icdf(u), want)
+        torch.testing.assert_close(c.distribution.icdf(u), want)

@@ -137,3 +137,84 @@ def fit_weights(
         if losses[i] < best_loss:
             best, best_loss = chunk[i], float(losses[i])
     return best, alone
+
+
+#: Spread factors tried on each side of the median: 2 ** (k / 8), 0.5 to 2.
+SPREADS = tuple(2.0 ** (k / 8) for k in range(-8, 9))
+
+
+def stretch(
+    levels: np.ndarray,
+    values: np.ndarray,
+    beta_l: np.ndarray,
+    beta_r: np.ndarray,
+    lower: float,
+    upper: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The quantile function stretched about its median ``m``.
+
+    ``q(u) -> m - lower * (m - q(u))`` below the median and ``m + upper *
+    (q(u) - m)`` above it: the knot values move so, and the exponential tails'
+    rates divide by the factors (``b_L / lower``, ``b_R / upper``), so the
+    result is again an IQF with the same knots, increasing for positive
+    factors. Two different factors need a knot at 0.5 (else the piece across
+    the median would bend). shapes: (K,), (..., K), (...,), (...,).
+    """
+    a = np.asarray(levels, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    if not (lower > 0 and upper > 0):
+        raise ValueError(f"spread factors must be positive, got {lower}, {upper}.")
+    at_median = np.isclose(a, 0.5)
+    if at_median.any():
+        m = v[..., [int(np.argmax(at_median))]]
+    elif lower == upper:
+        m = quantiles_at(a, v, beta_l, beta_r, [0.5])
+    else:
+        raise ValueError(
+            "different spread factors below and above the median need a knot "
+            f"at 0.5; the knots are {a.tolist()}."
+        )
+    factor = np.where(a < 0.5, lower, upper)
+    return (
+        m + factor * (v - m),
+        np.asarray(beta_l, np.float64) / lower,
+        np.asarray(beta_r, np.float64) / upper,
+    )
+
+
+def fit_spread(
+    quantiles: np.ndarray,
+    y: np.ndarray,
+    levels: Sequence[float],
+    spreads: Sequence[float] = SPREADS,
+    sides: bool = False,
+) -> tuple[float, float]:
+    """The factors of :func:`stretch` that minimise the pinball loss.
+
+    ``quantiles`` (N, L): a forecast's quantiles at ``levels`` (L,; 0.5 among
+    them) for the N observations ``y`` (NaN ones left out). The levels below
+    the median depend on the lower factor only and those above on the upper
+    one, so each is a search over ``spreads`` on its own. Returns ``(lower,
+    upper)``.
+    """
+    q = np.asarray(quantiles, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    u = np.asarray(levels, dtype=np.float64)
+    if not np.isclose(u, 0.5).any():
+        raise ValueError(f"fit_spread needs the level 0.5 among {u.tolist()}.")
+    ok = np.isfinite(y) & np.isfinite(q).all(axis=1)
+    q, y = q[ok], y[ok]
+    if not len(y):
+        return 1.0, 1.0
+    m = q[:, [int(np.argmax(np.isclose(u, 0.5)))]]
+    s = np.asarray(spreads, dtype=np.float64)[:, None, None]
+
+    def loss(side: np.ndarray) -> np.ndarray:  # (S,): pinball sums at those levels
+        err = y[None, :, None] - (m + s * (q[:, side] - m))  # (S, N, L_side)
+        return (err * (u[side] - (err < 0))).sum(axis=(1, 2))
+
+    below, above = loss(u < 0.5), loss(u > 0.5)
+    if not sides:
+        both = float(s[int(np.argmin(below + above)), 0, 0])
+        return both, both
+    return float(s[int(np.argmin(below)), 0, 0]), float(s[int(np.argmin(above)), 0, 0])

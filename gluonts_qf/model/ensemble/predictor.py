@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ from ...distributions.censored import CensoredIQF
 from ...distributions.iqf import IQF
 from ...threads import torch_threads
 from ..statistical import statistical_predictor
-from .combine import combine, continued_tails, increasing
+from .combine import combine, continued_tails, increasing, stretch
 from .neural import as_float32
 
 #: The member name of the trained networks (their weight is shared equally).
@@ -109,6 +109,9 @@ class QuantileEnsemblePredictor(Predictor):
         Steps of a series the statistical members read (the last ones).
     lower_bound
         Censor the forecasts from below at this value (``None``: not).
+    spread
+        ``(lower, upper)``: stretch the average about its median by these
+        factors below and above it (:func:`.combine.stretch`); ``None``: not.
     """
 
     def __init__(
@@ -122,6 +125,7 @@ class QuantileEnsemblePredictor(Predictor):
         member_context: Optional[int] = None,
         lower_bound: Optional[float] = None,
         neural: Optional[dict[str, list]] = None,
+        spread: Optional[Sequence[float]] = None,
     ) -> None:
         super().__init__(prediction_length=prediction_length)
         self.neural = {k: list(v) for k, v in (neural or {}).items()}
@@ -132,6 +136,7 @@ class QuantileEnsemblePredictor(Predictor):
         self.weights = {k: float(v) for k, v in weights.items()}
         self.networks = list(networks)
         self.choices = choices or {}
+        self.spread = None if spread is None else tuple(float(s) for s in spread)
 
     def predict(self, dataset, num_samples: Optional[int] = None, **kwargs) -> Iterator:
         """One IQF ``DistributionForecast`` per series, in chunks of 512 series."""
@@ -168,6 +173,8 @@ class QuantileEnsemblePredictor(Predictor):
             parts.append(member)
             weights.append(w)
         values, left, right = combine(weights, *zip(*parts))
+        if self.spread is not None:
+            values, left, right = stretch(levels, values, left, right, *self.spread)
         knots = torch.tensor(levels)
         for i, entry in enumerate(entries):
             dist = IQF(
@@ -199,6 +206,7 @@ class QuantileEnsemblePredictor(Predictor):
             "member_context": self.member_context,
             "lower_bound": self.lower_bound,
             "neural": {k: len(v) for k, v in self.neural.items()},
+            "spread": self.spread,
         }
         (path / "ensemble.json").write_text(json.dumps(settings, indent=1) + "\n")
         for name, nets in self._trained().items():
