@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from gluonts.model.forecast import SampleForecast
 from gluonts.model.seasonal_naive import SeasonalNaivePredictor
@@ -105,7 +107,7 @@ def test_the_default_ensembles_network_trains_on_a_falling_rate(tiny_run, tmp_pa
     assert est.network.lr_schedule == "cosine"
     assert est.network.trainer_kwargs["max_epochs"] == tiny_run.spec.epochs
     given = prepare(
-        RunSpec(**{**tiny_run.spec.__dict__, "estimator": {"lr_schedule": "constant"}})
+        dataclasses.replace(tiny_run.spec, estimator={"lr_schedule": "constant"})
     )
     assert make_estimator("iqf_ensemble", given, tmp_path).network.lr_schedule == (
         "constant"

@@ -143,6 +143,12 @@ def fit_weights(
 SPREADS = tuple(2.0 ** (k / 8) for k in range(-8, 9))
 
 
+def median_index(levels: Sequence[float]) -> int | None:
+    """The position of the level 0.5 among ``levels``, ``None`` if absent."""
+    at = np.flatnonzero(np.isclose(np.asarray(levels, dtype=np.float64), 0.5))
+    return int(at[0]) if len(at) else None
+
+
 def stretch(
     levels: np.ndarray,
     values: np.ndarray,
@@ -164,9 +170,9 @@ def stretch(
     v = np.asarray(values, dtype=np.float64)
     if not (lower > 0 and upper > 0):
         raise ValueError(f"spread factors must be positive, got {lower}, {upper}.")
-    at_median = np.isclose(a, 0.5)
-    if at_median.any():
-        m = v[..., [int(np.argmax(at_median))]]
+    j = median_index(a)
+    if j is not None:
+        m = v[..., [j]]
     elif lower == upper:
         m = quantiles_at(a, v, beta_l, beta_r, [0.5])
     else:
@@ -192,21 +198,23 @@ def fit_spread(
     """The factors of :func:`stretch` that minimise the pinball loss.
 
     ``quantiles`` (N, L): a forecast's quantiles at ``levels`` (L,; 0.5 among
-    them) for the N observations ``y`` (NaN ones left out). The levels below
-    the median depend on the lower factor only and those above on the upper
-    one, so each is a search over ``spreads`` on its own. Returns ``(lower,
-    upper)``.
+    them) for the N observations ``y`` (NaN ones left out). One factor for both
+    sides by default, a search over ``spreads``; with ``sides``, one each: the
+    levels below the median depend on the lower factor only and those above on
+    the upper one, so each is a search on its own. Returns ``(lower, upper)``
+    (equal without ``sides``; 1 and 1 when no observation is finite).
     """
     q = np.asarray(quantiles, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     u = np.asarray(levels, dtype=np.float64)
-    if not np.isclose(u, 0.5).any():
+    j = median_index(u)
+    if j is None:
         raise ValueError(f"fit_spread needs the level 0.5 among {u.tolist()}.")
     ok = np.isfinite(y) & np.isfinite(q).all(axis=1)
     q, y = q[ok], y[ok]
     if not len(y):
         return 1.0, 1.0
-    m = q[:, [int(np.argmax(np.isclose(u, 0.5)))]]
+    m = q[:, [j]]
     s = np.asarray(spreads, dtype=np.float64)[:, None, None]
 
     def loss(side: np.ndarray) -> np.ndarray:  # (S,): pinball sums at those levels

@@ -40,7 +40,7 @@ from ...checks import check_int, check_interval
 from ..forking.training import ValidationCurve
 from ..iqf.estimator import IQFEstimator
 from ..statistical import MODELS
-from .combine import fit_spread, fit_weights, quantiles_at
+from .combine import fit_spread, fit_weights, median_index, quantiles_at
 from .neural import NEURAL_MEMBERS, train_neural
 from .predictor import (
     NETWORK,
@@ -75,6 +75,7 @@ PATIENCE = None
 #: How the ensemble's spread about its median is set: ``None`` leaves it as
 #: the weighted average makes it (being measured, docs/benchmarks.md).
 SPREAD = None
+#: The values ``spread`` takes.
 SPREAD_FITS = (None, "window", "window_sides")
 #: Levels at which the held-back windows are scored: the body and the tails.
 SCORED_LEVELS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -201,13 +202,11 @@ class IQFEnsembleEstimator(Estimator):
                 f"spread must be one of {SPREAD_FITS}, got {spread!r}; 'window' "
                 "fits the forecast's spread on the held-back windows."
             )
-        if (
-            spread == "window_sides"
-            and not np.isclose(network.distr_output.knot_levels, 0.5).any()
-        ):
+        knots = network.distr_output.knot_levels
+        if spread == "window_sides" and median_index(knots) is None:
             raise ValueError(
                 "spread='window_sides' needs a knot at 0.5 (the median it "
-                f"stretches about); the knots are {list(network.distr_output.knot_levels)}."
+                f"stretches about); the knots are {list(knots)}."
             )
         self.spread = spread
         self.freq, self.prediction_length = network.freq, network.prediction_length
