@@ -71,6 +71,38 @@ def test_last_value_anchor_still_gets_a_calendar_season_of_context():
     assert choose_settings(yearly, "Y", 4).context_length == 4
 
 
+def test_seasonal_anchor_still_gets_the_longest_season_of_context():
+    """Hourly data with a daily season (as m4_hourly): the 24-hour anchor wins,
+    and the context spans the week that was tried (48 = 2 seasons before); on
+    shorter series it takes what is left before the lags 24, 48, 72, and never
+    less than two seasons."""
+    long = [_seasonal(1000, 24, seed) for seed in range(5)]
+    choice = choose_settings(long, "h", 12)
+    assert choice.anchor == "seasonal" and choice.season_length == 24, choice
+    assert 168 in choice.scores
+    assert choice.context_length == 168 and choice.lags_seq == [24, 48, 72]
+    mid = [_seasonal(200, 24, seed) for seed in range(5)]  # room 188 - 72 = 116
+    choice = choose_settings(mid, "h", 12)
+    assert choice.context_length == 116 and choice.lags_seq == [24, 48, 72]
+    short = [_seasonal(120, 24, seed) for seed in range(5)]  # room 36 < 48
+    assert choose_settings(short, "h", 12).context_length == 48
+    assert choose_settings(long, "h", 12, context_length=30).context_length == 30
+
+
+def test_seasonal_anchor_gets_four_seasons_of_context():
+    """Monthly data with a yearly season (as tourism_monthly): four years of
+    context (24 = max(T, 2 seasons) before), fewer where the lags 12, 24, 36
+    would not fit, and never below two seasons or the horizon."""
+    long = [_seasonal(300, 12, seed) for seed in range(5)]
+    choice = choose_settings(long, "M", 24)
+    assert choice.anchor == "seasonal" and choice.season_length == 12, choice
+    assert choice.context_length == 48 and choice.lags_seq == [12, 24, 36]
+    mid = [_seasonal(100, 12, seed) for seed in range(5)]  # room 76 - 36 = 40
+    assert choose_settings(mid, "M", 24).context_length == 40
+    short = [_seasonal(80, 12, seed) for seed in range(5)]  # room 56 - 36 = 20
+    assert choose_settings(short, "M", 24).context_length == 24
+
+
 def test_season_longer_than_most_series_is_not_tried():
     """Half the series are shorter than season + horizon: the season is skipped."""
     series = [_seasonal(40, 52, s) for s in range(3)] + [_seasonal(200, 52, 9)]
