@@ -173,12 +173,9 @@ def _run_one(cell, args) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, __file__, "--cell", dataset, model, str(seed)]
     cmd += ["--out", str(args.out), "--data-dir", str(args.data_dir)]
-    cmd += [
-        "--epochs",
-        str(args.epochs),
-        "--batches-per-epoch",
-        str(args.batches_per_epoch),
-    ]
+    if args.epochs is not None:
+        cmd += ["--epochs", str(args.epochs)]
+    cmd += ["--batches-per-epoch", str(args.batches_per_epoch)]
     cmd += ["--batch-size", str(args.batch_size)]
     if args.set:
         cmd += ["--set", *args.set]
@@ -453,7 +450,9 @@ def main() -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared/data/gluonts")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/datasets")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument(
+        "--epochs", type=int, default=None, help="default: the model's (as train)"
+    )
     p.add_argument("--batches-per-epoch", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--parallel", type=int, default=1, help="cells at a time")

@@ -38,7 +38,7 @@ from .run import (
     seed_everything,
     train_and_backtest,
 )
-from .spec import RunSpec, load_config, parse_settings
+from .spec import MODEL_EPOCHS, RunSpec, load_config, parse_settings
 
 #: ``train`` options that a ``--config`` file may also set (flags win).
 SPEC_OPTIONS = (
@@ -82,7 +82,14 @@ def add_train_parser(subs) -> None:
         choices=model_names(ours=True),
         help=f"model to train (default {d['model']})",
     )
-    add("--epochs", type=positive_int, metavar="N", help=f"default {d['epochs']}")
+    add(
+        "--epochs",
+        type=positive_int,
+        metavar="N",
+        help="default: the model's ("
+        + ", ".join(f"{m} {n}" for m, n in MODEL_EPOCHS.items())
+        + "), for the baselines too",
+    )
     add(
         "--batches-per-epoch",
         type=positive_int,

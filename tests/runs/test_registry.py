@@ -112,4 +112,14 @@ def test_the_default_ensembles_network_trains_on_a_falling_rate(tiny_run, tmp_pa
     assert make_estimator("iqf_ensemble", given, tmp_path).network.lr_schedule == (
         "constant"
     )
-    assert RunSpec(dataset="m4_hourly").epochs == 30
+    assert RunSpec(dataset="m4_hourly").validate().epochs == 30
+
+
+def test_each_model_trains_its_own_default_budget():
+    """Without ``epochs`` a run trains the model's own: 30 for the ensemble and
+    IQF, 10 for MQF2 (30 made it worse); a given number wins, and validating
+    again keeps it."""
+    assert RunSpec(dataset="m4_hourly", model="iqf").validate().epochs == 30
+    spec = RunSpec(dataset="m4_hourly", model="mqf2").validate()
+    assert spec.epochs == 10 and spec.validate().epochs == 10
+    assert RunSpec(dataset="m4_hourly", model="mqf2", epochs=7).validate().epochs == 7
