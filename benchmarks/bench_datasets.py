@@ -83,7 +83,8 @@ PUBLISHED = {
 
 def run_cell(dataset: str, model: str, seed: int, args) -> dict:
     """Train and backtest one model on one dataset (this process); an ensemble
-    with a fitted spread is scored unstretched too (``"unstretched"``)."""
+    with fitted tails is scored with the averaged tails too (``"untailed"``),
+    one with a fitted spread unstretched too (``"unstretched"``)."""
     import torch
 
     torch.set_num_threads(1)
@@ -113,6 +114,10 @@ def run_cell(dataset: str, model: str, seed: int, args) -> dict:
     choices = getattr(predictor, "choices", None)
     if choices:
         out["choices"] = choices
+    if getattr(predictor, "tails", None) is not None:  # the same, tails as averaged
+        tails, predictor.tails = predictor.tails, None
+        out["untailed"] = scores(predictor, run)
+        predictor.tails = tails
     if getattr(predictor, "spread", None) is not None:  # the same nets, unstretched
         predictor.spread = None
         out["unstretched"] = scores(predictor, run)

@@ -226,3 +226,74 @@ def fit_spread(
         both = float(s[int(np.argmin(below + above)), 0, 0])
         return both, both
     return float(s[int(np.argmin(below)), 0, 0]), float(s[int(np.argmin(above)), 0, 0])
+
+
+#: Heaviness factors tried for each exponential tail: 2 ** (k / 8), 0.25 to 4.
+TAIL_FACTORS = tuple(2.0 ** (k / 8) for k in range(-16, 17))
+
+
+def scale_tails(
+    beta_l: np.ndarray, beta_r: np.ndarray, lower: float, upper: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tail rates whose tails are ``lower`` / ``upper`` times as heavy.
+
+    Beyond the outer knots every quantile moves from the knot value ``lower``
+    (``upper``) times as far, ``q(u) -> q(a_1) + lower * (q(u) - q(a_1))``,
+    which for an exponential tail divides its rate: ``b_L / lower``, ``b_R /
+    upper``. The knots, hence every quantile between them, stay as they are.
+    """
+    if not (lower > 0 and upper > 0):
+        raise ValueError(f"tail factors must be positive, got {lower}, {upper}.")
+    return (
+        np.asarray(beta_l, np.float64) / lower,
+        np.asarray(beta_r, np.float64) / upper,
+    )
+
+
+def fit_tails(
+    levels: Sequence[float],
+    values: np.ndarray,
+    beta_l: np.ndarray,
+    beta_r: np.ndarray,
+    y: np.ndarray,
+    at: Sequence[float],
+    factors: Sequence[float] = TAIL_FACTORS,
+    lower_bound: float | None = None,
+) -> tuple[float, float]:
+    """The factors of :func:`scale_tails` that minimise the pinball loss.
+
+    ``values`` (..., K), ``beta_*`` (...,): quantile functions (one piece per
+    interval between the knot ``levels``) of the observations ``y`` (...,;
+    NaN ones left out), scored at the levels of ``at`` beyond the outer knots:
+    those below ``a_1`` depend on the lower factor only, those above ``a_K`` on
+    the upper one, so each side is a search over ``factors`` on its own (ties
+    go to the factor nearest 1). With ``lower_bound`` the quantiles are
+    censored there first (as the forecast is). Returns ``(lower, upper)``; 1
+    for a side with no level of ``at`` beyond its knot or no observation.
+    """
+    a = np.asarray(levels, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64).reshape(-1, len(a))
+    b_l = np.asarray(beta_l, dtype=np.float64).reshape(-1)
+    b_r = np.asarray(beta_r, dtype=np.float64).reshape(-1)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    ok = np.isfinite(y) & np.isfinite(v).all(axis=1) & np.isfinite(b_l + b_r)
+    v, b_l, b_r, y = v[ok], b_l[ok], b_r[ok], y[ok]
+    c = np.asarray(factors, dtype=np.float64)
+    floor = -np.inf if lower_bound is None else float(lower_bound)
+    u = np.asarray(at, dtype=np.float64)
+
+    def best(side: np.ndarray, knot: np.ndarray, excess: np.ndarray) -> float:
+        # excess (N, L): q(u) - q(knot) of the unscaled tail at the side's levels
+        if not side.size or not len(y):
+            return 1.0
+        q = np.maximum(knot[None, :, None] + c[:, None, None] * excess[None], floor)
+        err = y[None, :, None] - q  # (F, N, L)
+        loss = (err * (side - (err < 0))).sum(axis=(1, 2))
+        return float(c[min(range(len(c)), key=lambda i: (loss[i], abs(np.log(c[i]))))])
+
+    below, above = u[u < a[0]], u[u > a[-1]]
+    lower = best(below, v[:, 0], np.log(below / a[0])[None] / b_l[:, None])
+    upper = best(
+        above, v[:, -1], -np.log((1 - above) / (1 - a[-1]))[None] / b_r[:, None]
+    )
+    return lower, upper

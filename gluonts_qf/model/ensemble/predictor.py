@@ -22,7 +22,7 @@ from ...distributions.censored import CensoredIQF
 from ...distributions.iqf import IQF
 from ...threads import torch_threads
 from ..statistical import statistical_predictor
-from .combine import combine, continued_tails, increasing, stretch
+from .combine import combine, continued_tails, increasing, scale_tails, stretch
 from .neural import as_float32
 
 #: The member name of the trained networks (their weight is shared equally).
@@ -112,6 +112,9 @@ class QuantileEnsemblePredictor(Predictor):
     spread
         ``(lower, upper)``: stretch the average about its median by these
         factors below and above it (:func:`.combine.stretch`); ``None``: not.
+    tails
+        ``(lower, upper)``: then make the tails beyond the outer knots this many
+        times as heavy (:func:`.combine.scale_tails`); ``None``: not.
     """
 
     def __init__(
@@ -126,6 +129,7 @@ class QuantileEnsemblePredictor(Predictor):
         lower_bound: Optional[float] = None,
         neural: Optional[dict[str, list]] = None,
         spread: Optional[Sequence[float]] = None,
+        tails: Optional[Sequence[float]] = None,
     ) -> None:
         super().__init__(prediction_length=prediction_length)
         self.neural = {k: list(v) for k, v in (neural or {}).items()}
@@ -137,6 +141,7 @@ class QuantileEnsemblePredictor(Predictor):
         self.networks = list(networks)
         self.choices = choices or {}
         self.spread = None if spread is None else tuple(float(s) for s in spread)
+        self.tails = None if tails is None else tuple(float(t) for t in tails)
 
     def predict(self, dataset, num_samples: Optional[int] = None, **kwargs) -> Iterator:
         """One IQF ``DistributionForecast`` per series, in chunks of 512 series."""
@@ -175,6 +180,8 @@ class QuantileEnsemblePredictor(Predictor):
         values, left, right = combine(weights, *zip(*parts))
         if self.spread is not None:
             values, left, right = stretch(levels, values, left, right, *self.spread)
+        if self.tails is not None:
+            left, right = scale_tails(left, right, *self.tails)
         knots = torch.tensor(levels)
         for i, entry in enumerate(entries):
             dist = IQF(
@@ -207,6 +214,7 @@ class QuantileEnsemblePredictor(Predictor):
             "lower_bound": self.lower_bound,
             "neural": {k: len(v) for k, v in self.neural.items()},
             "spread": self.spread,
+            "tails": self.tails,
         }
         (path / "ensemble.json").write_text(json.dumps(settings, indent=1) + "\n")
         for name, nets in self._trained().items():
