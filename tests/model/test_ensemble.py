@@ -19,12 +19,15 @@ from gluonts_qf import decisions as dec
 from gluonts_qf.distributions.censored import CensoredIQF
 from gluonts_qf.model.ensemble.combine import (
     SPREADS,
+    TAIL_FACTORS,
     combine,
     continued_tails,
     fit_spread,
+    fit_tails,
     fit_weights,
     increasing,
     quantiles_at,
+    scale_tails,
     simplex_grid,
     stretch,
 )
@@ -149,6 +152,68 @@ def test_fit_spread_recovers_the_scale_on_each_side_of_the_median():
     assert min(SPREADS) == 0.5 and max(SPREADS) == 2.0 and 1.0 in SPREADS
     with pytest.raises(ValueError, match="needs the level 0.5"):
         fit_spread(q[:, :4], y, levels[:4])
+
+
+def test_scale_tails_moves_only_the_quantiles_beyond_the_outer_knots():
+    """q(u) -> q(a_1) + c_l (q(u) - q(a_1)) below the first knot, likewise above
+    the last with c_u; every quantile between the knots is unchanged, and the
+    result is still increasing."""
+    rng = np.random.default_rng(5)
+    values = np.sort(rng.normal(size=(4, len(LEVELS))), -1)
+    bl, br = rng.uniform(0.5, 3, 4), rng.uniform(0.5, 3, 4)
+    u = torch.tensor(U, dtype=torch.float64)[:, None]
+    q = _iqf(values, bl, br).icdf(u)
+    first, last = torch.tensor(values[:, 0]), torch.tensor(values[:, -1])
+    for lower, upper in ((0.5, 2.0), (3.0, 0.3), (1.0, 1.0)):
+        after = _iqf(values, *scale_tails(bl, br, lower, upper))
+        want = torch.where(u < LEVELS[0], first + lower * (q - first), q)
+        want = torch.where(u > LEVELS[-1], last + upper * (q - last), want)
+        torch.testing.assert_close(after.icdf(u), want)
+        grid = torch.linspace(1e-4, 1 - 1e-4, 999, dtype=torch.float64)[:, None]
+        assert (after.icdf(grid).diff(dim=0) > 0).all()
+    with pytest.raises(ValueError, match="must be positive"):
+        scale_tails(bl, br, 1.0, -1.0)
+
+
+def test_fit_tails_recovers_how_heavy_each_tail_is():
+    """Outcomes spread as the forecast's own IQF with its lower tail 2^(-4/8)
+    and its upper tail 2^(5/8) times as heavy: the pinball loss beyond the knots
+    is least at the true quantiles, so those factors are found; outcomes from
+    the forecast itself keep 1 and 1. Censored at a bound, the factor is the
+    one a brute-force search over the censored quantiles finds."""
+    rng = np.random.default_rng(6)
+    n = 100_000
+    values = np.broadcast_to(stats.norm.ppf(LEVELS), (n, len(LEVELS)))
+    bl, br = continued_tails(LEVELS, values)
+    at = [0.005, 0.01, 0.02, 0.03, 0.04, 0.5, 0.96, 0.97, 0.98, 0.99, 0.995]
+
+    def draw(lower, upper):  # the scaled IQF at n evenly spread levels, shuffled
+        left, right = scale_tails(bl[:1], br[:1], lower, upper)
+        iqf = _iqf(values[:1], left, right)
+        u = torch.tensor((np.arange(n) + 0.5) / n)[:, None]
+        return rng.permutation(iqf.icdf(u)[:, 0].numpy())
+
+    want = (2 ** (-4 / 8), 2 ** (5 / 8))
+    got = fit_tails(LEVELS, values, bl, br, draw(*want), at)
+    assert got == pytest.approx(want)
+    assert fit_tails(LEVELS, values, bl, br, draw(1.0, 1.0), at) == (1.0, 1.0)
+    # censored at -2: the lower side's losses are those of the clipped quantiles
+    y = draw(*want)
+    got = fit_tails(
+        LEVELS, values[:5000], bl[:5000], br[:5000], y[:5000], at, lower_bound=-2.0
+    )
+    below = [a for a in at if a < LEVELS[0]]
+    losses = []
+    for c in TAIL_FACTORS:
+        q = quantiles_at(LEVELS, values[:1], bl[:1] / c, br[:1], below)
+        err = y[:5000, None] - np.maximum(q, -2.0)
+        losses.append(float((err * (np.array(below) - (err < 0))).sum()))
+    assert got[0] == TAIL_FACTORS[int(np.argmin(losses))]
+    # no level beyond a knot, or no finite outcome: the tails are kept
+    assert fit_tails(LEVELS, values[:3], bl[:3], br[:3], y[:3], [0.5]) == (1.0, 1.0)
+    nan = np.full(3, np.nan)
+    assert fit_tails(LEVELS, values[:3], bl[:3], br[:3], nan, at) == (1.0, 1.0)
+    assert min(TAIL_FACTORS) == 0.25 and max(TAIL_FACTORS) == 4.0
 
 
 def _seasonal_series(n: int, length: int = 96) -> list[dict]:
@@ -497,3 +562,49 @@ def test_a_spread_fitted_on_the_windows_stretches_the_forecast(tmp_path, fit):
         want = want.clamp(min=0.0)  # positive series: censored at 0
         torch.testing.assert_close(a.distribution.icdf(u), want)
         torch.testing.assert_close(c.distribution.icdf(u), want)
+
+
+def test_tails_fitted_on_the_window_scale_only_the_forecasts_tails(tmp_path):
+    """``tails="window"``: the factors are those :func:`fit_tails` chooses for
+    the weighted forecast of the held-back window (censored at 0, as the
+    forecast is), the forecast is the one with the averaged tails, scaled
+    beyond the outer knots only, and the predictor round trips."""
+    est = IQFEnsembleEstimator(
+        network=_tiny_network(tmp_path, batches=1),
+        members=["naive_intervals"],
+        step=0.1,
+        tails="window",
+    )
+    data = _seasonal_series(6)
+    predictor = est.train(data)
+    factors = predictor.choices["tails"]
+    assert predictor.tails == (factors["lower"], factors["upper"])
+    assert factors != {"lower": 1.0, "upper": 1.0}, "the test needs a scaling"
+    (heads, futures), *_ = validation_windows(data, 6, 1, 1000)
+    weights = predictor.choices["weights"]
+    members = [
+        network_members(predictor.networks[:1], heads, LEVELS)[0],
+        statistical_member("naive_intervals", "h", 6, heads, LEVELS, 300),
+    ]
+    window = combine([weights["network"], weights["naive_intervals"]], *zip(*members))
+    want = fit_tails(LEVELS, *window, np.stack(futures), SCORED_LEVELS, lower_bound=0.0)
+    assert predictor.tails == want
+    forecasts = list(predictor.predict(data))
+    (tmp_path / "saved").mkdir()
+    predictor.serialize(tmp_path / "saved")
+    loaded = Predictor.deserialize(tmp_path / "saved")
+    assert loaded.tails == predictor.tails
+    predictor.tails = None
+    plain = list(predictor.predict(data))
+    u = torch.tensor(U, dtype=torch.float64)[:, None]
+    lower, upper = predictor.choices["tails"].values()
+    for a, b, c in zip(forecasts, plain, loaded.predict(data)):
+        q = b.distribution.icdf(u)
+        first, last = b.distribution.icdf(torch.tensor([[LEVELS[0]], [LEVELS[-1]]]))
+        want = torch.where(u < LEVELS[0], first + lower * (q - first), q)
+        want = torch.where(u > LEVELS[-1], last + upper * (q - last), want)
+        want = want.clamp(min=0.0)  # positive series: censored at 0
+        torch.testing.assert_close(a.distribution.icdf(u), want)
+        torch.testing.assert_close(c.distribution.icdf(u), want)
+    with pytest.raises(ValueError, match="tails must be one of"):
+        IQFEnsembleEstimator(network=est.network, tails="heavy")
