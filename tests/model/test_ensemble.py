@@ -569,6 +569,7 @@ def test_tails_fitted_on_the_window_scale_only_the_forecasts_tails(tmp_path):
     the weighted forecast of the held-back window (censored at 0, as the
     forecast is), the forecast is the one with the averaged tails, scaled
     beyond the outer knots only, and the predictor round trips."""
+    pl.seed_everything(0)
     est = IQFEnsembleEstimator(
         network=_tiny_network(tmp_path, batches=1),
         members=["naive_intervals"],
