@@ -83,7 +83,7 @@ PUBLISHED = {
 
 def run_cell(dataset: str, model: str, seed: int, args) -> dict:
     """Train and backtest one model on one dataset (this process); an ensemble
-    with fitted tails is scored with the averaged tails too (``"untailed"``),
+    is scored with every rule of :data:`TAIL_RULES` too (``"tail_rules"``),
     one with a fitted spread unstretched too (``"unstretched"``)."""
     import torch
 
@@ -114,23 +114,92 @@ def run_cell(dataset: str, model: str, seed: int, args) -> dict:
     choices = getattr(predictor, "choices", None)
     if choices:
         out["choices"] = choices
-    if getattr(predictor, "tails", None) is not None:  # the same, tails as averaged
-        tails, predictor.tails = predictor.tails, None
-        out["untailed"] = scores(predictor, run)
-        predictor.tails = tails
+    if getattr(predictor, "window_forecast", None) is not None:
+        out["tail_rules"] = tail_rules(predictor, run)
     if getattr(predictor, "spread", None) is not None:  # the same nets, unstretched
         predictor.spread = None
         out["unstretched"] = scores(predictor, run)
     return out
 
 
-def scores(predictor, run) -> dict:
-    """The backtest's metrics of one predictor on the run's test split."""
+#: How heavy the ensemble's tails are, each rule scored on the same trained
+#: ensemble: ``name -> (shared, power)``: the factors :func:`fit_tails` fits on
+#: the held-back window's forecast (one for both tails if ``shared``), raised
+#: to ``power`` (0.5: half way to 1 on a log scale); "averaged": none.
+TAIL_RULES = {
+    "averaged": None,
+    "sides": (False, 1.0),
+    "shared": (True, 1.0),
+    "sides_half": (False, 0.5),
+    "shared_half": (True, 0.5),
+}
+
+
+def tail_rules(predictor, run) -> dict:
+    """The metrics of the ensemble's forecasts with each rule's tails: the
+    forecasts with the averaged tails are made once, the others from them
+    (each exponential tail's rate divided by its factor)."""
     import numpy as np
+    from gluonts.model.predictor import Predictor
+    from gluonts.torch.model.forecast import DistributionForecast
 
     from gluonts_qf.evaluation import backtest
+    from gluonts_qf.model.ensemble.combine import fit_tails
+    from gluonts_qf.model.ensemble.estimator import SCORED_LEVELS
 
-    res = backtest(predictor, run.test, quantiles=LEVELS, progress=False)
+    class Replay(Predictor):  # the given forecasts, in the test's order
+        def __init__(self, forecasts):
+            super().__init__(prediction_length=run.prediction_length)
+            self.forecasts = forecasts
+
+        def predict(self, dataset, **kwargs):
+            return iter(self.forecasts)
+
+    kept, predictor.tails = predictor.tails, None
+    base = backtest(predictor, run.test, quantiles=LEVELS, progress=False)
+    predictor.tails = kept
+    levels = np.asarray(predictor.knot_levels)
+    out = {}
+    for name, rule in TAIL_RULES.items():
+        if rule is None:
+            out[name] = {**metrics(base), "factors": [1.0, 1.0]}
+            continue
+        shared, power = rule
+        factors = fit_tails(
+            levels,
+            *predictor.window_forecast,
+            SCORED_LEVELS,
+            lower_bound=predictor.lower_bound,
+            shared=shared,
+        )
+        lo, hi = (f**power for f in factors)
+        forecasts = [
+            DistributionForecast(
+                f.distribution.replace(
+                    beta_l=f.distribution.beta_l / lo,
+                    beta_r=f.distribution.beta_r / hi,
+                ),
+                start_date=f.start_date,
+                item_id=f.item_id,
+            )
+            for f in base.forecasts
+        ]
+        res = backtest(Replay(forecasts), run.test, quantiles=LEVELS, progress=False)
+        out[name] = {**metrics(res), "factors": [lo, hi]}
+    return out
+
+
+def scores(predictor, run) -> dict:
+    """The backtest's metrics of one predictor on the run's test split."""
+    from gluonts_qf.evaluation import backtest
+
+    return metrics(backtest(predictor, run.test, quantiles=LEVELS, progress=False))
+
+
+def metrics(res) -> dict:
+    """The benchmark's metrics of one backtest result."""
+    import numpy as np
+
     agg = res.aggregate
 
     def wql(levels):

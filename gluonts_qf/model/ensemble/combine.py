@@ -259,6 +259,7 @@ def fit_tails(
     at: Sequence[float],
     factors: Sequence[float] = TAIL_FACTORS,
     lower_bound: float | None = None,
+    shared: bool = False,
 ) -> tuple[float, float]:
     """The factors of :func:`scale_tails` that minimise the pinball loss.
 
@@ -266,8 +267,9 @@ def fit_tails(
     interval between the knot ``levels``) of the observations ``y`` (...,;
     NaN ones left out), scored at the levels of ``at`` beyond the outer knots:
     those below ``a_1`` depend on the lower factor only, those above ``a_K`` on
-    the upper one, so each side is a search over ``factors`` on its own (ties
-    go to the factor nearest 1). With ``lower_bound`` the quantiles are
+    the upper one, so each side is a search over ``factors`` on its own;
+    ``shared``: one factor for both, the least loss of the two sides together
+    (ties go to the factor nearest 1). With ``lower_bound`` the quantiles are
     censored there first (as the forecast is). Returns ``(lower, upper)``; 1
     for a side with no level of ``at`` beyond its knot or no observation.
     """
@@ -282,18 +284,26 @@ def fit_tails(
     floor = -np.inf if lower_bound is None else float(lower_bound)
     u = np.asarray(at, dtype=np.float64)
 
-    def best(side: np.ndarray, knot: np.ndarray, excess: np.ndarray) -> float:
+    def losses(side: np.ndarray, knot: np.ndarray, excess: np.ndarray) -> np.ndarray:
         # excess (N, L): q(u) - q(knot) of the unscaled tail at the side's levels
-        if not side.size or not len(y):
-            return 1.0
         q = np.maximum(knot[None, :, None] + c[:, None, None] * excess[None], floor)
         err = y[None, :, None] - q  # (F, N, L)
-        loss = (err * (side - (err < 0))).sum(axis=(1, 2))
+        return (err * (side - (err < 0))).sum(axis=(1, 2))
+
+    def best(loss: np.ndarray) -> float:
         return float(c[min(range(len(c)), key=lambda i: (loss[i], abs(np.log(c[i]))))])
 
     below, above = u[u < a[0]], u[u > a[-1]]
-    lower = best(below, v[:, 0], np.log(below / a[0])[None] / b_l[:, None])
-    upper = best(
+    if not len(y):
+        return 1.0, 1.0
+    low = losses(below, v[:, 0], np.log(below / a[0])[None] / b_l[:, None])
+    high = losses(
         above, v[:, -1], -np.log((1 - above) / (1 - a[-1]))[None] / b_r[:, None]
     )
-    return lower, upper
+    if shared:
+        both = best(low + high) if below.size or above.size else 1.0
+        return both, both
+    return (
+        best(low) if below.size else 1.0,
+        best(high) if above.size else 1.0,
+    )

@@ -89,7 +89,7 @@ SPREAD_FITS = (None, "window", "window_sides")
 #: weighted average makes them (being measured, docs/benchmarks.md).
 TAILS = None
 #: The values ``tails`` takes.
-TAIL_FITS = (None, "window")
+TAIL_FITS = (None, "window", "window_shared")
 #: Levels at which the held-back windows are scored: the body and the tails.
 SCORED_LEVELS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 SCORED_LEVELS += (0.95, 0.975, 0.99)
@@ -162,7 +162,8 @@ class IQFEnsembleEstimator(Estimator):
         forecast of the held-back windows at the scored levels beyond that knot
         (0.01, 0.025, 0.05 and 0.95, 0.975, 0.99 with knots at 0.1 and 0.9).
         Every quantile between the outer knots, hence the body's loss, stays
-        as it is; the forecast stays an exact IQF. ``None``: not.
+        as it is; the forecast stays an exact IQF. ``"window_shared"``: one
+        factor for both tails, so chosen. ``None``: not.
     """
 
     @validated()
@@ -286,9 +287,9 @@ class IQFEnsembleEstimator(Estimator):
         weights = lean(fitted, 1 + len(self.neural), self.network_prior)
         factors = None
         if self.spread is not None:  # the weighted forecast of the windows
-            window = np.einsum("m,mnl->nl", weights, np.concatenate(scored, axis=1))
+            quantiles = np.einsum("m,mnl->nl", weights, np.concatenate(scored, 1))
             factors = fit_spread(
-                window,
+                quantiles,
                 np.concatenate(observed),
                 SCORED_LEVELS,
                 sides=self.spread == "window_sides",
@@ -296,10 +297,16 @@ class IQFEnsembleEstimator(Estimator):
         lower = self.lower_bound
         if lower == "auto":
             lower = 0.0 if never_negative(data) else None
+        # the weighted forecast of the windows, its tails as averaged
+        window = window_forecast(levels, weights, window_members, observed, factors)
         heavier = None
-        if self.tails is not None:  # the weighted forecast of the windows
-            heavier = fit_window_tails(
-                levels, weights, window_members, observed, factors, lower
+        if self.tails is not None:
+            heavier = fit_tails(
+                levels,
+                *window,
+                SCORED_LEVELS,
+                lower_bound=lower,
+                shared=self.tails == "window_shared",
             )
         final = self.network
         if curves:  # as many epochs as were best on the last window
@@ -329,7 +336,7 @@ class IQFEnsembleEstimator(Estimator):
                 "chosen": curves[0].best_epochs if curves else None,
             },
         }
-        return QuantileEnsemblePredictor(
+        predictor = QuantileEnsemblePredictor(
             prediction_length=T,
             freq=self.freq,
             knot_levels=levels.tolist(),
@@ -342,35 +349,35 @@ class IQFEnsembleEstimator(Estimator):
             spread=factors,
             tails=heavier,
         )
+        # kept in memory for diagnostics (not saved): (values, beta_l, beta_r, y)
+        predictor.window_forecast = window
+        return predictor
 
 
-def fit_window_tails(
+def window_forecast(
     levels: np.ndarray,
     weights: np.ndarray,
     window_members: list,
     observed: list,
     spread: Optional[tuple[float, float]],
-    lower_bound: Optional[float],
-) -> tuple[float, float]:
-    """:func:`.combine.fit_tails` of the ensemble's forecast of the held-back
-    windows (every window's members averaged with ``weights``, stretched by
-    ``spread`` if given), pooled over the windows."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The ensemble's forecast of the held-back windows: every window's
+    members averaged with ``weights`` (stretched by ``spread`` if given),
+    pooled over the windows as ``(values (N, K), beta_l (N,), beta_r (N,),
+    outcomes (N,))``, one row per observation."""
     values, left, right = [], [], []
     for members in window_members:
-        v, lo, hi = combine(weights, *zip(*members))  # (N, T, K), (N, T) x 2
+        v, lo, hi = combine(weights, *zip(*members))  # (S, T, K), (S, T) x 2
         if spread is not None:
             v, lo, hi = stretch(levels, v, lo, hi, *spread)
         values.append(v.reshape(-1, len(levels)))
         left.append(lo.reshape(-1))
         right.append(hi.reshape(-1))
-    return fit_tails(
-        levels,
+    return (
         np.concatenate(values),
         np.concatenate(left),
         np.concatenate(right),
         np.concatenate(observed),
-        SCORED_LEVELS,
-        lower_bound=lower_bound,
     )
 
 
