@@ -22,6 +22,7 @@ over 0.1..0.9), training and forecasting seconds.
     OMP_NUM_THREADS=1 python benchmarks/bench_datasets.py --parallel 2   # run / resume
     python benchmarks/bench_datasets.py --report                          # markdown
     python benchmarks/bench_datasets.py --targets                         # met / missed
+    python benchmarks/bench_datasets.py --tail-rules                      # tail rules
 """
 
 import argparse
@@ -444,6 +445,88 @@ def targets(args) -> str:
     return "\n".join(lines)
 
 
+def tail_rules_report(args) -> str:
+    """Markdown: every rule of :data:`TAIL_RULES` on the same trained ensembles,
+    per dataset (seed means): the factors, the mean wQL at the tail levels and
+    the share of outcomes in the 90% and 98% intervals; then per group the
+    geometric mean change of the tail wQL against the averaged tails and how
+    many datasets meet each tail target (peers: the statistical ones in
+    ``--out``)."""
+    import numpy as np
+
+    ours = args.models[0]
+    rules = list(TAIL_RULES)
+    per: dict = {}
+    for d in args.datasets:
+        cells = [
+            json.loads(f.read_text()).get("tail_rules")
+            for f in sorted((args.out / d).glob(f"{ours}-seed*.json"))
+        ]
+        cells = [c for c in cells if c]
+        if cells:
+            per[d] = cells
+
+    def mean(d, rule, key):
+        return float(np.mean([c[rule][key] for c in per[d]]))
+
+    head = "| dataset | group | seeds | " + " | ".join(rules) + " |"
+    lines = [
+        "Cells: factors (lower, upper) / mean wQL at 0.01, 0.05, 0.95, 0.99 / "
+        "90% / 98% interval holds.",
+        "",
+        head,
+        "|---|---|---|" + "---|" * len(rules),
+    ]
+    for d, cells in per.items():
+        row = []
+        for r in rules:
+            f = np.mean([c[r]["factors"] for c in cells], axis=0)
+            row.append(
+                f"({f[0]:.2f}, {f[1]:.2f}) / {mean(d, r, 'wQL_tails'):.4g} / "
+                f"{mean(d, r, 'Coverage90'):.2f} / {mean(d, r, 'Coverage98'):.2f}"
+            )
+        group = "dev" if d in DEVELOPMENT else "held out"
+        lines.append(f"| {d} | {group} | {len(cells)} | " + " | ".join(row) + " |")
+    stat = [
+        m for m in PEERS if any(_values(args, d, m, "mean_wQuantileLoss") for d in per)
+    ]
+    lines += [
+        "",
+        "| group | rule | tails: geometric mean change | 98% holds ≥ 0.93 "
+        "| 90% holds ≥ 0.85 | all four tail levels ≤ best statistical |",
+        "|---|---|---|---|---|---|",
+    ]
+    for group in ("dev", "held out"):
+        names = [d for d in per if (d in DEVELOPMENT) == (group == "dev")]
+        if not names:
+            continue
+        for r in rules:
+            ratio = [
+                mean(d, r, "wQL_tails") / mean(d, "averaged", "wQL_tails")
+                for d in names
+            ]
+            c98 = sum(mean(d, r, "Coverage98") >= 0.93 for d in names)
+            c90 = sum(mean(d, r, "Coverage90") >= 0.85 for d in names)
+            level = sum(
+                all(
+                    mean(d, r, f"wQL[{u}]") <= _best(args, d, stat, f"wQL[{u}]")[0]
+                    for u in TAILS
+                )
+                for d in names
+            )
+            lines.append(
+                f"| {group} ({len(names)}) | {r} | {geomean(ratio) - 1:+.1%} | "
+                f"{c98} | {c90} | {level if stat else '–'} |"
+            )
+    return "\n".join(lines)
+
+
+def geomean(values) -> float:
+    import numpy as np
+
+    return float(np.exp(np.mean(np.log(values))))
+
+
 def ar1_dependence(
     seed: int, steps: int = 180, phi: float = 0.9, **estimator_kwargs
 ) -> dict:
@@ -542,6 +625,11 @@ def main() -> None:
         "--targets", action="store_true", help="print each target, met or missed"
     )
     p.add_argument(
+        "--tail-rules",
+        action="store_true",
+        help="print the tail rules scored on the same ensembles",
+    )
+    p.add_argument(
         "--ar1",
         nargs="*",
         metavar="KEY=VALUE",
@@ -569,6 +657,8 @@ def main() -> None:
         print(report(args))
     elif args.targets:
         print(targets(args))
+    elif args.tail_rules:
+        print(tail_rules_report(args))
     else:
         run_all(args)
 

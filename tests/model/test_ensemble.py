@@ -511,6 +511,18 @@ def test_the_window_stops_the_network_and_sets_the_final_networks_epochs(
     assert np.isfinite(curve).all()
 
 
+def _with_and_without(predictor, setting: str, data, tmp_path):
+    """``(forecast, forecast without the setting, forecast of the reloaded
+    predictor)`` per series; the setting survives the round trip."""
+    forecasts = list(predictor.predict(data))
+    (tmp_path / "saved").mkdir()
+    predictor.serialize(tmp_path / "saved")
+    loaded = Predictor.deserialize(tmp_path / "saved")
+    assert getattr(loaded, setting) == getattr(predictor, setting)
+    setattr(predictor, setting, None)
+    return zip(forecasts, list(predictor.predict(data)), loaded.predict(data))
+
+
 @pytest.mark.parametrize("fit", ["window", "window_sides"])
 def test_a_spread_fitted_on_the_windows_stretches_the_forecast(tmp_path, fit):
     """``spread="window"`` (one factor) or ``"window_sides"``: the factors are
@@ -547,16 +559,9 @@ def test_a_spread_fitted_on_the_windows_stretches_the_forecast(tmp_path, fit):
         sides=fit == "window_sides",
     )
     assert predictor.spread == want
-    forecasts = list(predictor.predict(data))
-    (tmp_path / "saved").mkdir()
-    predictor.serialize(tmp_path / "saved")
-    loaded = Predictor.deserialize(tmp_path / "saved")
-    assert loaded.spread == predictor.spread
-    predictor.spread = None
-    plain = list(predictor.predict(data))
     u = torch.tensor(U, dtype=torch.float64)[:, None]
     lower, upper = factors["lower"], factors["upper"]
-    for a, b, c in zip(forecasts, plain, loaded.predict(data)):
+    for a, b, c in _with_and_without(predictor, "spread", data, tmp_path):
         q, m = b.distribution.icdf(u), b.distribution.icdf(torch.tensor(0.5))
         want = m + torch.where(u < 0.5, lower, upper) * (q - m)
         want = want.clamp(min=0.0)  # positive series: censored at 0
@@ -590,16 +595,9 @@ def test_tails_fitted_on_the_window_scale_only_the_forecasts_tails(tmp_path):
     window = combine([weights["network"], weights["naive_intervals"]], *zip(*members))
     want = fit_tails(LEVELS, *window, np.stack(futures), SCORED_LEVELS, lower_bound=0.0)
     assert predictor.tails == want
-    forecasts = list(predictor.predict(data))
-    (tmp_path / "saved").mkdir()
-    predictor.serialize(tmp_path / "saved")
-    loaded = Predictor.deserialize(tmp_path / "saved")
-    assert loaded.tails == predictor.tails
-    predictor.tails = None
-    plain = list(predictor.predict(data))
     u = torch.tensor(U, dtype=torch.float64)[:, None]
     lower, upper = predictor.choices["tails"].values()
-    for a, b, c in zip(forecasts, plain, loaded.predict(data)):
+    for a, b, c in _with_and_without(predictor, "tails", data, tmp_path):
         q = b.distribution.icdf(u)
         first, last = b.distribution.icdf(torch.tensor([[LEVELS[0]], [LEVELS[-1]]]))
         want = torch.where(u < LEVELS[0], first + lower * (q - first), q)
