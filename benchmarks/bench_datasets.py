@@ -124,23 +124,28 @@ def run_cell(dataset: str, model: str, seed: int, args) -> dict:
 
 
 #: How heavy the ensemble's tails are, each rule scored on the same trained
-#: ensemble: ``name -> (shared, power)``: the factors :func:`fit_tails` fits on
-#: the held-back window's forecast (one for both tails if ``shared``), raised
-#: to ``power`` (0.5: half way to 1 on a log scale); "averaged": none.
+#: ensemble. ``("window", shared, power)``: the factors :func:`fit_tails` fits
+#: on the held-back window's forecast (one for both tails if ``shared``), raised
+#: to ``power`` (0.5: half way to 1 on a log scale); ``("floor", c)``: each
+#: tail ``c`` times as heavy but never thinner than its outer piece continued
+#: (``c = 0``: exactly that); "averaged": as the weighted average makes them.
 TAIL_RULES = {
     "averaged": None,
-    "sides": (False, 1.0),
-    "shared": (True, 1.0),
-    "sides_half": (False, 0.5),
-    "shared_half": (True, 0.5),
+    "sides": ("window", False, 1.0),
+    "shared": ("window", True, 1.0),
+    "sides_half": ("window", False, 0.5),
+    "shared_half": ("window", True, 0.5),
+    "floor": ("floor", 0.0),
+    "floor_half": ("floor", 0.5),
 }
 
 
 def tail_rules(predictor, run) -> dict:
     """The metrics of the ensemble's forecasts with each rule's tails: the
     forecasts with the averaged tails are made once, the others from them
-    (each exponential tail's rate divided by its factor)."""
+    (each exponential tail's rate changed, nothing between the knots)."""
     import numpy as np
+    import torch
     from gluonts.model.predictor import Predictor
     from gluonts.torch.model.forecast import DistributionForecast
 
@@ -156,6 +161,17 @@ def tail_rules(predictor, run) -> dict:
         def predict(self, dataset, **kwargs):
             return iter(self.forecasts)
 
+    def floored(d, c):  # rates: c times as heavy, at most the outer pieces'
+        a, v = d.knot_levels, d.knot_values
+        floor_l = (a[1] - a[0]) / (a[0] * (v[..., 1] - v[..., 0]))
+        floor_r = (a[-1] - a[-2]) / ((1 - a[-1]) * (v[..., -1] - v[..., -2]))
+        if c == 0:
+            return floor_l, floor_r
+        return (
+            torch.minimum(d.beta_l / c, floor_l),
+            torch.minimum(d.beta_r / c, floor_r),
+        )
+
     kept, predictor.tails = predictor.tails, None
     base = backtest(predictor, run.test, quantiles=LEVELS, progress=False)
     predictor.tails = kept
@@ -165,28 +181,33 @@ def tail_rules(predictor, run) -> dict:
         if rule is None:
             out[name] = {**metrics(base), "factors": [1.0, 1.0]}
             continue
-        shared, power = rule
-        factors = fit_tails(
-            levels,
-            *predictor.window_forecast,
-            SCORED_LEVELS,
-            lower_bound=predictor.lower_bound,
-            shared=shared,
-        )
-        lo, hi = (f**power for f in factors)
-        forecasts = [
-            DistributionForecast(
-                f.distribution.replace(
-                    beta_l=f.distribution.beta_l / lo,
-                    beta_r=f.distribution.beta_r / hi,
-                ),
-                start_date=f.start_date,
-                item_id=f.item_id,
+        factors = [1.0, 1.0]
+        if rule[0] == "window":
+            _, shared, power = rule
+            fitted = fit_tails(
+                levels,
+                *predictor.window_forecast,
+                SCORED_LEVELS,
+                lower_bound=predictor.lower_bound,
+                shared=shared,
             )
-            for f in base.forecasts
-        ]
+            factors = [f**power for f in fitted]
+        forecasts = []
+        for f in base.forecasts:
+            d = f.distribution
+            if rule[0] == "window":
+                left, right = d.beta_l / factors[0], d.beta_r / factors[1]
+            else:
+                left, right = floored(d, rule[1])
+            forecasts.append(
+                DistributionForecast(
+                    d.replace(beta_l=left, beta_r=right),
+                    start_date=f.start_date,
+                    item_id=f.item_id,
+                )
+            )
         res = backtest(Replay(forecasts), run.test, quantiles=LEVELS, progress=False)
-        out[name] = {**metrics(res), "factors": [lo, hi]}
+        out[name] = {**metrics(res), "factors": factors}
     return out
 
 
