@@ -607,3 +607,38 @@ def test_tails_fitted_on_the_window_scale_only_the_forecasts_tails(tmp_path):
         torch.testing.assert_close(c.distribution.icdf(u), want)
     with pytest.raises(ValueError, match="tails must be one of"):
         IQFEnsembleEstimator(network=est.network, tails="heavy")
+
+
+def test_continued_tails_continue_the_forecasts_outer_pieces(tmp_path):
+    """``tails="continued"``: between the outer knots the forecast is the one
+    with the averaged tails; beyond them each tail starts with the slope of
+    the piece next to it (``q'(a_1-) = q'(a_1+)``) and is an exponential tail,
+    ``q(u) = q(a_1) + s_1 a_1 log(u / a_1)``; the predictor round trips."""
+    pl.seed_everything(0)
+    est = IQFEnsembleEstimator(
+        network=_tiny_network(tmp_path, batches=1),
+        members=["naive_intervals"],
+        step=0.1,
+        tails="continued",
+        lower_bound=None,
+    )
+    data = _seasonal_series(6)
+    predictor = est.train(data)
+    assert predictor.tails == "continued" == predictor.choices["tails"]
+    u = torch.tensor(U, dtype=torch.float64)[:, None]
+    inside = (u >= LEVELS[0]) & (u <= LEVELS[-1])
+    a = torch.tensor(LEVELS)
+    for got, plain, loaded in _with_and_without(predictor, "tails", data, tmp_path):
+        q, p = got.distribution.icdf(u), plain.distribution.icdf(u)
+        torch.testing.assert_close(torch.where(inside, q, p), p)
+        v = plain.distribution.knot_values  # (T, K)
+        s_1 = (v[:, 1] - v[:, 0]) / (a[1] - a[0])
+        s_k = (v[:, -1] - v[:, -2]) / (a[-1] - a[-2])
+        below = v[:, 0] + s_1 * a[0] * torch.log(u / a[0])
+        above = v[:, -1] - s_k * (1 - a[-1]) * torch.log((1 - u) / (1 - a[-1]))
+        want = torch.where(u < a[0], below, torch.where(u > a[-1], above, p))
+        assert not torch.allclose(p, want), "the test needs other averaged tails"
+        torch.testing.assert_close(q, want)
+        torch.testing.assert_close(loaded.distribution.icdf(u), want)
+    with pytest.raises(ValueError, match="tails must be"):
+        type(predictor)(6, "h", list(LEVELS), {"network": 1.0}, [], tails="thin")

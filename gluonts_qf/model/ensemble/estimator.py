@@ -51,6 +51,7 @@ from .combine import (
 )
 from .neural import NEURAL_MEMBERS, train_neural
 from .predictor import (
+    CONTINUED,
     NETWORK,
     QuantileEnsemblePredictor,
     averaged_member,
@@ -89,7 +90,7 @@ SPREAD_FITS = (None, "window", "window_sides")
 #: weighted average makes them (being measured, docs/benchmarks.md).
 TAILS = None
 #: The values ``tails`` takes.
-TAIL_FITS = (None, "window", "window_shared")
+TAIL_FITS = (None, "window", "window_shared", CONTINUED)
 #: Levels at which the held-back windows are scored: the body and the tails.
 SCORED_LEVELS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 SCORED_LEVELS += (0.95, 0.975, 0.99)
@@ -163,7 +164,10 @@ class IQFEnsembleEstimator(Estimator):
         (0.01, 0.025, 0.05 and 0.95, 0.975, 0.99 with knots at 0.1 and 0.9).
         Every quantile between the outer knots, hence the body's loss, stays
         as it is; the forecast stays an exact IQF. ``"window_shared"``: one
-        factor for both tails, so chosen. ``None``: not.
+        factor for both tails, so chosen. ``"continued"``: each tail continues
+        the slope of the averaged quantile function's outer piece (the lightest
+        tail that is never thinner than that piece; nothing is fitted).
+        ``None``: as the weighted average makes them.
     """
 
     @validated()
@@ -299,8 +303,8 @@ class IQFEnsembleEstimator(Estimator):
             lower = 0.0 if never_negative(data) else None
         # the weighted forecast of the windows, its tails as averaged
         window = window_forecast(levels, weights, window_members, observed, factors)
-        heavier = None
-        if self.tails is not None:
+        heavier = self.tails if self.tails == CONTINUED else None
+        if self.tails in ("window", "window_shared"):
             heavier = fit_tails(
                 levels,
                 *window,
@@ -327,8 +331,8 @@ class IQFEnsembleEstimator(Estimator):
             "spread": None
             if factors is None
             else dict(zip(("lower", "upper"), factors)),
-            "tails": None
-            if heavier is None
+            "tails": heavier
+            if heavier is None or heavier == CONTINUED
             else dict(zip(("lower", "upper"), heavier)),
             "network": second.choices,
             "epochs": {

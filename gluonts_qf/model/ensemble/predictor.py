@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -27,6 +27,8 @@ from .neural import as_float32
 
 #: The member name of the trained networks (their weight is shared equally).
 NETWORK = "network"
+#: ``tails`` of a forecast whose tails continue its outer pieces' slopes.
+CONTINUED = "continued"
 
 
 def network_members(
@@ -114,7 +116,9 @@ class QuantileEnsemblePredictor(Predictor):
         factors below and above it (:func:`.combine.stretch`); ``None``: not.
     tails
         ``(lower, upper)``: then make the tails beyond the outer knots this many
-        times as heavy (:func:`.combine.scale_tails`); ``None``: not.
+        times as heavy (:func:`.combine.scale_tails`); ``"continued"``: each
+        tail continues the slope of the average's outer piece
+        (:func:`.combine.continued_tails`); ``None``: as averaged.
     """
 
     def __init__(
@@ -129,7 +133,7 @@ class QuantileEnsemblePredictor(Predictor):
         lower_bound: Optional[float] = None,
         neural: Optional[dict[str, list]] = None,
         spread: Optional[Sequence[float]] = None,
-        tails: Optional[Sequence[float]] = None,
+        tails: Union[Sequence[float], str, None] = None,
     ) -> None:
         super().__init__(prediction_length=prediction_length)
         self.neural = {k: list(v) for k, v in (neural or {}).items()}
@@ -141,7 +145,16 @@ class QuantileEnsemblePredictor(Predictor):
         self.networks = list(networks)
         self.choices = choices or {}
         self.spread = None if spread is None else tuple(float(s) for s in spread)
-        self.tails = None if tails is None else tuple(float(t) for t in tails)
+        if isinstance(tails, str) and tails != CONTINUED:
+            raise ValueError(
+                f"tails must be (lower, upper) factors, {CONTINUED!r} or None, "
+                f"got {tails!r}."
+            )
+        self.tails = (
+            tails
+            if tails is None or isinstance(tails, str)
+            else tuple(float(t) for t in tails)
+        )
 
     def predict(self, dataset, num_samples: Optional[int] = None, **kwargs) -> Iterator:
         """One IQF ``DistributionForecast`` per series, in chunks of 512 series."""
@@ -180,7 +193,9 @@ class QuantileEnsemblePredictor(Predictor):
         values, left, right = combine(weights, *zip(*parts))
         if self.spread is not None:
             values, left, right = stretch(levels, values, left, right, *self.spread)
-        if self.tails is not None:
+        if self.tails == CONTINUED:
+            left, right = continued_tails(levels, values)
+        elif self.tails is not None:
             left, right = scale_tails(left, right, *self.tails)
         knots = torch.tensor(levels)
         for i, entry in enumerate(entries):
