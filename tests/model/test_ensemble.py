@@ -523,20 +523,27 @@ def _with_and_without(predictor, setting: str, data, tmp_path):
     return zip(forecasts, list(predictor.predict(data)), loaded.predict(data))
 
 
+def _small_ensemble(tmp_path, **kwargs):
+    """``(estimator, predictor, data)``: a seeded tiny ensemble with the naive
+    member and ``kwargs``, trained on six seasonal series."""
+    pl.seed_everything(0)
+    est = IQFEnsembleEstimator(
+        network=_tiny_network(tmp_path, batches=1),
+        members=["naive_intervals"],
+        step=0.1,
+        **kwargs,
+    )
+    data = _seasonal_series(6)
+    return est, est.train(data), data
+
+
 @pytest.mark.parametrize("fit", ["window", "window_sides"])
 def test_a_spread_fitted_on_the_windows_stretches_the_forecast(tmp_path, fit):
     """``spread="window"`` (one factor) or ``"window_sides"``: the factors are
     those :func:`fit_spread` chooses for the weighted forecast of the held-back
     window, the forecast is the unstretched one stretched by them, and the
     predictor round trips."""
-    est = IQFEnsembleEstimator(
-        network=_tiny_network(tmp_path, batches=1),
-        members=["naive_intervals"],
-        step=0.1,
-        spread=fit,
-    )
-    data = _seasonal_series(6)
-    predictor = est.train(data)
+    _, predictor, data = _small_ensemble(tmp_path, spread=fit)
     factors = predictor.choices["spread"]
     assert factors != {"lower": 1.0, "upper": 1.0}, "the test needs a stretch"
     assert predictor.spread == (factors["lower"], factors["upper"])
@@ -574,15 +581,7 @@ def test_tails_fitted_on_the_window_scale_only_the_forecasts_tails(tmp_path):
     the weighted forecast of the held-back window (censored at 0, as the
     forecast is), the forecast is the one with the averaged tails, scaled
     beyond the outer knots only, and the predictor round trips."""
-    pl.seed_everything(0)
-    est = IQFEnsembleEstimator(
-        network=_tiny_network(tmp_path, batches=1),
-        members=["naive_intervals"],
-        step=0.1,
-        tails="window",
-    )
-    data = _seasonal_series(6)
-    predictor = est.train(data)
+    est, predictor, data = _small_ensemble(tmp_path, tails="window")
     factors = predictor.choices["tails"]
     assert predictor.tails == (factors["lower"], factors["upper"])
     assert factors != {"lower": 1.0, "upper": 1.0}, "the test needs a scaling"
@@ -614,16 +613,7 @@ def test_continued_tails_continue_the_forecasts_outer_pieces(tmp_path):
     with the averaged tails; beyond them each tail starts with the slope of
     the piece next to it (``q'(a_1-) = q'(a_1+)``) and is an exponential tail,
     ``q(u) = q(a_1) + s_1 a_1 log(u / a_1)``; the predictor round trips."""
-    pl.seed_everything(0)
-    est = IQFEnsembleEstimator(
-        network=_tiny_network(tmp_path, batches=1),
-        members=["naive_intervals"],
-        step=0.1,
-        tails="continued",
-        lower_bound=None,
-    )
-    data = _seasonal_series(6)
-    predictor = est.train(data)
+    _, predictor, data = _small_ensemble(tmp_path, tails="continued", lower_bound=None)
     assert predictor.tails == "continued" == predictor.choices["tails"]
     u = torch.tensor(U, dtype=torch.float64)[:, None]
     inside = (u >= LEVELS[0]) & (u <= LEVELS[-1])
