@@ -89,6 +89,7 @@ def run_cell(dataset: str, model: str, seed: int, args) -> dict:
     import torch
 
     torch.set_num_threads(1)
+    from gluonts_qf.evaluation import backtest
     from gluonts_qf.runs import RunSpec, prepare
     from gluonts_qf.runs.registry import get_model
     from gluonts_qf.runs.run import fit
@@ -109,14 +110,17 @@ def run_cell(dataset: str, model: str, seed: int, args) -> dict:
     with tempfile.TemporaryDirectory() as root:
         predictor, seconds = fit(model, run, Path(root))
     start = time.perf_counter()
-    out = scores(predictor, run)
+    res = backtest(predictor, run.test, quantiles=LEVELS, progress=False)
+    out = metrics(res)
     out["train_seconds"], out["predict_seconds"] = seconds, time.perf_counter() - start
     out["num_series"] = len(run.test)
     choices = getattr(predictor, "choices", None)
     if choices:
         out["choices"] = choices
     if getattr(predictor, "window_forecast", None) is not None:
-        out["tail_rules"] = tail_rules(predictor, run)
+        # the forecasts just scored have the averaged tails unless tails were set
+        base = res if getattr(predictor, "tails", None) is None else None
+        out["tail_rules"] = tail_rules(predictor, run, base)
     if getattr(predictor, "spread", None) is not None:  # the same nets, unstretched
         predictor.spread = None
         out["unstretched"] = scores(predictor, run)
@@ -140,17 +144,22 @@ TAIL_RULES = {
 }
 
 
-def tail_rules(predictor, run) -> dict:
+def tail_rules(predictor, run, base=None) -> dict:
     """The metrics of the ensemble's forecasts with each rule's tails: the
-    forecasts with the averaged tails are made once, the others from them
-    (each exponential tail's rate changed, nothing between the knots)."""
+    forecasts with the averaged tails are made once (or taken from ``base``,
+    a backtest of them), the others from them (each exponential tail's rate
+    changed, nothing between the knots)."""
     import numpy as np
     import torch
     from gluonts.model.predictor import Predictor
     from gluonts.torch.model.forecast import DistributionForecast
 
     from gluonts_qf.evaluation import backtest
-    from gluonts_qf.model.ensemble.combine import fit_tails
+    from gluonts_qf.model.ensemble.combine import (
+        continued_tails,
+        fit_tails,
+        scale_tails,
+    )
     from gluonts_qf.model.ensemble.estimator import SCORED_LEVELS
 
     class Replay(Predictor):  # the given forecasts, in the test's order
@@ -161,20 +170,20 @@ def tail_rules(predictor, run) -> dict:
         def predict(self, dataset, **kwargs):
             return iter(self.forecasts)
 
-    def floored(d, c):  # rates: c times as heavy, at most the outer pieces'
-        a, v = d.knot_levels, d.knot_values
-        floor_l = (a[1] - a[0]) / (a[0] * (v[..., 1] - v[..., 0]))
-        floor_r = (a[-1] - a[-2]) / ((1 - a[-1]) * (v[..., -1] - v[..., -2]))
-        if c == 0:
-            return floor_l, floor_r
-        return (
-            torch.minimum(d.beta_l / c, floor_l),
-            torch.minimum(d.beta_r / c, floor_r),
-        )
+    def tails(d, rule, factors):  # the forecast's new tail rates (numpy)
+        if rule[0] == "window":
+            return scale_tails(d.beta_l, d.beta_r, *factors)
+        # c times as heavy, never thinner than the outer pieces continued
+        floor = continued_tails(d.knot_levels, d.knot_values)
+        if rule[1] == 0:
+            return floor
+        heavier = scale_tails(d.beta_l, d.beta_r, rule[1], rule[1])
+        return tuple(np.minimum(b, f) for b, f in zip(heavier, floor))
 
-    kept, predictor.tails = predictor.tails, None
-    base = backtest(predictor, run.test, quantiles=LEVELS, progress=False)
-    predictor.tails = kept
+    if base is None:
+        kept, predictor.tails = predictor.tails, None
+        base = backtest(predictor, run.test, quantiles=LEVELS, progress=False)
+        predictor.tails = kept
     levels = np.asarray(predictor.knot_levels)
     out = {}
     for name, rule in TAIL_RULES.items():
@@ -195,10 +204,7 @@ def tail_rules(predictor, run) -> dict:
         forecasts = []
         for f in base.forecasts:
             d = f.distribution
-            if rule[0] == "window":
-                left, right = d.beta_l / factors[0], d.beta_r / factors[1]
-            else:
-                left, right = floored(d, rule[1])
+            left, right = (torch.as_tensor(b) for b in tails(d, rule, factors))
             forecasts.append(
                 DistributionForecast(
                     d.replace(beta_l=left, beta_r=right),

@@ -73,9 +73,9 @@ def _iqf_ensemble(freq: str, prediction_length: int, **kwargs: Any):
     """IQFEstimator and statistical members, weighted on held-back windows.
 
     ``members``, ``step``, ``member_context``, ``windows``, ``network_prior``,
-    ``lower_bound``, ``patience``, ``spread`` and ``tails`` go to the ensemble, everything
-    else (the run's budget and ``estimator`` settings) to its IQF network,
-    whose ``lr_schedule`` is ``"cosine"`` unless given.
+    ``lower_bound``, ``patience``, ``spread`` and ``tails`` go to the ensemble,
+    everything else (the run's budget and ``estimator`` settings) to its IQF
+    network, whose ``lr_schedule`` is ``"cosine"`` unless given.
     """
     from ..model.ensemble import IQFEnsembleEstimator
 
