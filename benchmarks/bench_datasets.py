@@ -101,6 +101,7 @@ def run_cell(dataset: str, model: str, seed: int, args) -> dict:
         epochs=args.epochs,
         batches_per_epoch=args.batches_per_epoch,
         batch_size=args.batch_size,
+        lr=args.lr,
         seed=seed,
         baselines=[],
         estimator=dict(args.settings) if get_model(model).ours else {},
@@ -278,7 +279,7 @@ def _run_one(cell, args) -> None:
     if args.epochs is not None:
         cmd += ["--epochs", str(args.epochs)]
     cmd += ["--batches-per-epoch", str(args.batches_per_epoch)]
-    cmd += ["--batch-size", str(args.batch_size)]
+    cmd += ["--batch-size", str(args.batch_size), "--lr", str(args.lr)]
     if args.set:
         cmd += ["--set", *args.set]
     start = time.perf_counter()
@@ -639,6 +640,7 @@ def main() -> None:
     )
     p.add_argument("--batches-per-epoch", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (as train)")
     p.add_argument("--parallel", type=int, default=1, help="cells at a time")
     p.add_argument("--cell", nargs=3, metavar=("DATASET", "MODEL", "SEED"))
     p.add_argument(
