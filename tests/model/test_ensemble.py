@@ -632,3 +632,42 @@ def test_continued_tails_continue_the_forecasts_outer_pieces(tmp_path):
         torch.testing.assert_close(loaded.distribution.icdf(u), want)
     with pytest.raises(ValueError, match="tails must be"):
         type(predictor)(6, "h", list(LEVELS), {"network": 1.0}, [], tails="thin")
+
+
+def test_more_seeds_average_more_networks_trained_on_all_the_data(tmp_path):
+    """``seeds=2``: two networks trained on all the series, from different
+    initialisations, beside the one of the held-back window; the forecast is
+    the weighted average of the equal average of the three networks and the
+    naive member (rebuilt here from the members), the same after a round
+    trip; the first network and the weights are those of ``seeds=1`` with the
+    same seed (the extra network trains after everything else)."""
+    _, one, _ = _small_ensemble(tmp_path / "one", lower_bound=None)
+    _, predictor, data = _small_ensemble(tmp_path / "two", seeds=2, lower_bound=None)
+    assert len(one.networks) == 2 and len(predictor.networks) == 3
+    assert predictor.choices["weights"] == one.choices["weights"]
+    _, second, third = predictor.networks
+    u = U
+    for a, b in zip(one.networks[1].predict(data), second.predict(data)):
+        torch.testing.assert_close(a.distribution.icdf(0.3), b.distribution.icdf(0.3))
+    c, d = (next(iter(n.predict(data))).distribution.icdf(0.3) for n in (second, third))
+    assert not torch.allclose(c, d), "the two full-data networks should differ"
+    w = predictor.choices["weights"]
+    nets = network_members(predictor.networks, data, LEVELS)
+    naive = statistical_member("naive_intervals", "h", 6, data, LEVELS, 300)
+    want = sum(
+        wm * quantiles_at(LEVELS, *m, u)
+        for wm, m in [
+            *((w["network"] / 3, n) for n in nets),
+            (w["naive_intervals"], naive),
+        ]
+    )
+    (tmp_path / "saved").mkdir()
+    predictor.serialize(tmp_path / "saved")
+    loaded = Predictor.deserialize(tmp_path / "saved")
+    for got in (predictor.predict(data), loaded.predict(data)):
+        q = np.stack(
+            [f.distribution.icdf(torch.tensor(u)[:, None]).T.numpy() for f in got]
+        )
+        np.testing.assert_allclose(q, want, rtol=1e-6)
+    with pytest.raises(ValueError, match="seeds"):
+        IQFEnsembleEstimator(network=_tiny_network(tmp_path, 1), seeds=0)

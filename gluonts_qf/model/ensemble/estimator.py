@@ -19,9 +19,9 @@ What the strongest forecasting systems do with local and global models
    trained members (the weighed networks saw a window less than the
    forecasting ones);
 4. train the networks again on the whole training series (for as many epochs
-   as were best on the window); each trained member
-   is the average of that network and the one of the last window (a two-seed
-   ensemble for free).
+   as were best on the window; ``seeds`` of them, each from its own
+   initialisation); each trained member is the average of those networks and
+   the one of the last window (a two-seed ensemble for free).
 
 The forecast is an exact IQF per series (members share the network's knot
 levels; the average of such IQFs is one), so quantiles at any level, the CRPS
@@ -91,6 +91,10 @@ SPREAD_FITS = (None, "window", "window_sides")
 TAILS = None
 #: The values ``tails`` takes.
 TAIL_FITS = (None, "window", "window_shared", CONTINUED)
+#: Networks trained on all the training series, each from its own
+#: initialisation; with the one of the held-back window they make the
+#: network member (being measured, docs/benchmarks.md).
+SEEDS = 1
 #: Levels at which the held-back windows are scored: the body and the tails.
 SCORED_LEVELS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 SCORED_LEVELS += (0.95, 0.975, 0.99)
@@ -168,6 +172,12 @@ class IQFEnsembleEstimator(Estimator):
         the slope of the averaged quantile function's outer piece (the lightest
         tail that is never thinner than that piece; nothing is fitted).
         ``None``: as the weighted average makes them.
+    seeds
+        How many networks are trained on all the training series, each from
+        its own initialisation (the random generators run on, so a seeded
+        run is repeatable); the forecast's network member is the equal
+        average of them and the network of the held-back window. Each one
+        more costs one more training.
     """
 
     @validated()
@@ -183,6 +193,7 @@ class IQFEnsembleEstimator(Estimator):
         patience: Optional[int] = PATIENCE,
         spread: Optional[str] = SPREAD,
         tails: Optional[str] = TAILS,
+        seeds: int = SEEDS,
     ) -> None:
         super().__init__()
         known = [*NEURAL_MEMBERS, *MODELS]
@@ -243,6 +254,7 @@ class IQFEnsembleEstimator(Estimator):
                 "how heavy each tail is on the held-back windows."
             )
         self.tails = tails
+        self.seeds = check_int("seeds", seeds)
         self.freq, self.prediction_length = network.freq, network.prediction_length
 
     def train(
@@ -315,7 +327,8 @@ class IQFEnsembleEstimator(Estimator):
         final = self.network
         if curves:  # as many epochs as were best on the last window
             final = with_trainer(self.network, max_epochs=curves[0].best_epochs)
-        second = final.train(data, **kwargs)
+        # each from its own initialisation (the generators run on)
+        full = [final.train(data, **kwargs) for _ in range(self.seeds)]
         for name in self.neural:
             neural[name] = [
                 *neural[name][0],
@@ -334,7 +347,7 @@ class IQFEnsembleEstimator(Estimator):
             "tails": heavier
             if heavier is None or heavier == CONTINUED
             else dict(zip(("lower", "upper"), heavier)),
-            "network": second.choices,
+            "network": full[0].choices,
             "epochs": {
                 "validation_loss": [c.scores for c in curves],
                 "chosen": curves[0].best_epochs if curves else None,
@@ -345,7 +358,7 @@ class IQFEnsembleEstimator(Estimator):
             freq=self.freq,
             knot_levels=levels.tolist(),
             weights=choices["weights"],
-            networks=[nets[0], second],
+            networks=[nets[0], *full],
             choices=choices,
             member_context=self.member_context,
             lower_bound=lower,
