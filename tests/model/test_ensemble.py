@@ -277,12 +277,13 @@ def test_the_held_back_windows_choose_the_better_member(ensemble):
 
 def test_the_weights_pool_two_windows_and_lean_towards_the_network(ensemble):
     """Every series holds 96 steps, so both windows are scored; the predictor
-    keeps the last window's network and the full-data one; the weights are the
+    keeps the last window's network and the full-data ones (two by default);
+    the weights are the
     fitted ones with ``network_prior`` (0.25 by default) moved to the network."""
     est, predictor, _, _ = ensemble
     assert predictor.choices["validation_windows"] == 2
     assert predictor.choices["validation_series"] == 6
-    assert len(predictor.networks) == 2
+    assert len(predictor.networks) == 1 + est.seeds == 3
     assert est.network_prior == 0.25
     fitted, weights = predictor.choices["fitted_weights"], predictor.choices["weights"]
     assert weights["network"] == pytest.approx(0.25 + 0.75 * fitted["network"])
@@ -450,7 +451,7 @@ def test_a_feedforward_member_is_weighed_averaged_exactly_and_round_trips(tmp_pa
     nets = network_members(predictor.networks, data, levels)
     ffs = network_members(predictor.neural["feedforward"], data, levels, True)
     naive = statistical_member("naive_intervals", "h", 6, data, levels)
-    want = sum(0.15 * quantiles_at(levels, *m, u) for m in nets)
+    want = sum(0.3 / len(nets) * quantiles_at(levels, *m, u) for m in nets)
     want = want + sum(0.5 / len(ffs) * quantiles_at(levels, *m, u) for m in ffs)
     want = want + 0.2 * quantiles_at(levels, *naive, u)
     np.testing.assert_allclose(got, want, rtol=1e-6)
@@ -491,8 +492,8 @@ def test_the_window_stops_the_network_and_sets_the_final_networks_epochs(
 ):
     """The weighed network trains until the held-back window's loss has not
     fallen for ``patience`` epochs (at most the cap) and keeps its best epoch;
-    the network trained on all the data trains that many epochs. Without
-    ``patience`` both train the cap."""
+    each network trained on all the data (``seeds`` of them) trains that many
+    epochs. Without ``patience`` all train the cap."""
     counter, cap = _EpochCounter(), 8
     network = _tiny_network(tmp_path, 2, cap, [counter], lr=0.05)
     est = IQFEnsembleEstimator(
@@ -501,11 +502,11 @@ def test_the_window_stops_the_network_and_sets_the_final_networks_epochs(
     epochs = est.train(_seasonal_series(6)).choices["epochs"]
     if patience is None:
         assert epochs == {"validation_loss": [], "chosen": None}
-        assert counter.epochs == [cap, cap]
+        assert counter.epochs == [cap] * (1 + est.seeds)
         return
     (curve,) = epochs["validation_loss"]
     assert epochs["chosen"] == int(np.argmin(curve)) + 1
-    assert counter.epochs == [len(curve), epochs["chosen"]]
+    assert counter.epochs == [len(curve)] + [epochs["chosen"]] * est.seeds
     assert _stops(curve, patience, cap)
     assert not any(_stops(curve[:n], patience, cap) for n in range(1, len(curve)))
     assert np.isfinite(curve).all()
@@ -635,13 +636,13 @@ def test_continued_tails_continue_the_forecasts_outer_pieces(tmp_path):
 
 
 def test_more_seeds_average_more_networks_trained_on_all_the_data(tmp_path):
-    """``seeds=2``: two networks trained on all the series, from different
+    """``seeds=2`` (the default): two networks trained on all the series, from different
     initialisations, beside the one of the held-back window; the forecast is
     the weighted average of the equal average of the three networks and the
     naive member (rebuilt here from the members), the same after a round
     trip; the first network and the weights are those of ``seeds=1`` with the
     same seed (the extra network trains after everything else)."""
-    _, one, _ = _small_ensemble(tmp_path / "one", lower_bound=None)
+    _, one, _ = _small_ensemble(tmp_path / "one", seeds=1, lower_bound=None)
     _, predictor, data = _small_ensemble(tmp_path / "two", seeds=2, lower_bound=None)
     assert len(one.networks) == 2 and len(predictor.networks) == 3
     assert predictor.choices["weights"] == one.choices["weights"]
