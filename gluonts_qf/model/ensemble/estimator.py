@@ -93,9 +93,10 @@ TAILS = None
 TAIL_FITS = (None, "window", "window_shared", CONTINUED)
 #: Networks trained on all the training series, each from its own
 #: initialisation; with the one of the held-back window they make the
-#: network member. Two: the tail loss -0.8% / -1.8% on the development
-#: datasets (seeds 0 / 1), the mean wQL -0.9% / +0.4%; held out -1.6% / -1.6%,
-#: tails -0.3% / -1.8%; one training more (docs/benchmarks.md).
+#: network member. Two: the tail loss -0.8% / -1.8% / -1.3% on the
+#: development datasets (seeds 0-2), the mean wQL -0.9% / +0.4% / -0.3%; held
+#: out (seeds 0, 1) -1.6% / -1.6%, tails -0.3% / -1.8%; one training more
+#: (docs/benchmarks.md).
 SEEDS = 2
 #: Levels at which the held-back windows are scored: the body and the tails.
 SCORED_LEVELS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
