@@ -94,6 +94,7 @@ def run_cell(dataset: str, model: str, seed: int, args) -> dict:
     from gluonts_qf.runs.registry import get_model
     from gluonts_qf.runs.run import fit
 
+    budget = {} if args.lr is None else {"lr": args.lr}
     spec = RunSpec(
         dataset=dataset,
         model=model if get_model(model).ours else "iqf",
@@ -101,7 +102,7 @@ def run_cell(dataset: str, model: str, seed: int, args) -> dict:
         epochs=args.epochs,
         batches_per_epoch=args.batches_per_epoch,
         batch_size=args.batch_size,
-        lr=args.lr,
+        **budget,
         seed=seed,
         baselines=[],
         estimator=dict(args.settings) if get_model(model).ours else {},
@@ -279,7 +280,9 @@ def _run_one(cell, args) -> None:
     if args.epochs is not None:
         cmd += ["--epochs", str(args.epochs)]
     cmd += ["--batches-per-epoch", str(args.batches_per_epoch)]
-    cmd += ["--batch-size", str(args.batch_size), "--lr", str(args.lr)]
+    cmd += ["--batch-size", str(args.batch_size)]
+    if args.lr is not None:
+        cmd += ["--lr", str(args.lr)]
     if args.set:
         cmd += ["--set", *args.set]
     start = time.perf_counter()
@@ -640,7 +643,7 @@ def main() -> None:
     )
     p.add_argument("--batches-per-epoch", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (as train)")
+    p.add_argument("--lr", type=float, default=None, help="default: as train")
     p.add_argument("--parallel", type=int, default=1, help="cells at a time")
     p.add_argument("--cell", nargs=3, metavar=("DATASET", "MODEL", "SEED"))
     p.add_argument(

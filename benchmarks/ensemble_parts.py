@@ -1,8 +1,9 @@
 """How the default ensemble's members are combined, judged on their saved parts.
 
-One cell (dataset, seed) trains the default ensemble exactly as
-``gluonts-qf train`` does (the run layer's model and budget, 1 torch thread)
-and saves, for the test windows, every member's quantile function at the knots
+One cell (dataset, seed) trains the ensemble as ``gluonts-qf train`` does
+(the run layer's model and budget, 1 torch thread) with one network of all
+the data (``seeds=1``), then one such network more from another seed, and
+saves, for the test windows, every member's quantile function at the knots
 (each network, and every statistical member, weighted or not), the fitted
 weights and the outcomes; the report then scores combination rules on those
 parts without training again (a paired comparison on the same networks).
@@ -37,8 +38,11 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
     from gluonts_qf.runs import RunSpec, prepare
     from gluonts_qf.runs.run import fit, make_estimator, seed_everything
 
+    # the ensemble with one network of all the data (seeds=1), as the rules
+    # below compare; the extra network is the second one seeds=2 would train
     spec = RunSpec(dataset=dataset, model="iqf_ensemble", data_dir=data_dir,
-                   seed=seed, baselines=[], quiet=True)  # fmt: skip
+                   seed=seed, baselines=[], quiet=True,
+                   estimator={"seeds": 1})  # fmt: skip
     prep = prepare(spec)
     with tempfile.TemporaryDirectory() as root:
         predictor, seconds = fit("iqf_ensemble", prep, Path(root))
@@ -72,13 +76,6 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
     saved["lower_bound"] = (
         np.nan if predictor.lower_bound is None else predictor.lower_bound
     )
-    window = predictor.window_forecast
-    for j, array in enumerate(window):
-        saved[f"window_{j}"] = array
-    # each series' history (for whole-history readings of its spread)
-    saved["history_scale"] = np.asarray(
-        [np.nanmean(np.abs(np.diff(np.asarray(e["target"], float)))) for e in inputs]
-    )
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         out / f"{dataset}-seed{seed}.npz", levels=levels, names=np.array(names), **saved
@@ -99,37 +96,37 @@ def load(path: Path) -> dict:
     }
 
 
-def iqf_cdf(levels, values, beta_l, beta_r, x):
-    """The CDF of IQFs (one piece per interval) at ``x``; shapes (K,), (N, K),
-    (N,), (N,), (N,) -> (N,)."""
-    a, v = np.asarray(levels), np.asarray(values)
-    u = np.where(
-        x < v[:, 0],
-        a[0] * np.exp(np.minimum(beta_l * (x - v[:, 0]), 0.0)),
-        1 - (1 - a[-1]) * np.exp(-np.maximum(beta_r * (x - v[:, -1]), 0.0)),
-    )
-    for j in range(len(a) - 1):
-        inside = (x >= v[:, j]) & (x <= v[:, j + 1])
-        t = (x - v[:, j]) / np.maximum(v[:, j + 1] - v[:, j], 1e-300)
-        u = np.where(inside, a[j] + t * (a[j + 1] - a[j]), u)
-    return u
+def _flat(x: np.ndarray) -> np.ndarray:
+    """(N, T, ...) -> (N * T, ...): one row per forecast step."""
+    return np.reshape(x, (-1, *np.shape(x)[2:]))
 
 
 def pooled_quantiles(levels, members, weights, at, iters=60):
     """Quantiles of the linear pool (the weighted mixture of the members'
     distributions) at the levels ``at``, by bisection: (N, L)."""
+    import torch
+
+    from gluonts_qf.distributions.iqf import IQF
     from gluonts_qf.model.ensemble.combine import quantiles_at
 
     used = [(m, w) for m, w in zip(members, weights) if w > 0]
-    flat = [tuple(np.reshape(p, (-1, *np.shape(p)[2:])) for p in m) for m, _ in used]
+    flat = [tuple(_flat(p) for p in m) for m, _ in used]
     ends = np.stack([quantiles_at(levels, *m, [min(at), max(at)]) for m in flat])
+    knots = torch.as_tensor(levels, dtype=torch.float64)
+    dists = [
+        IQF(knots, *(torch.as_tensor(p, dtype=torch.float64) for p in m)) for m in flat
+    ]
+
+    def cdf(x: np.ndarray) -> np.ndarray:  # the pool's CDF, one value per row
+        x = torch.from_numpy(x)
+        return sum(w * d.cdf(x).numpy() for d, (_, w) in zip(dists, used))
+
     out = []
     for u in at:
         lo, hi = ends[..., 0].min(0), ends[..., 1].max(0)
         for _ in range(iters):
             mid = (lo + hi) / 2
-            F = sum(w * iqf_cdf(levels, *m, mid) for m, (_, w) in zip(flat, used))
-            below = F < u
+            below = cdf(mid) < u
             lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
         out.append((lo + hi) / 2)
     return np.stack(out, -1)
@@ -139,15 +136,14 @@ LEVELS = tuple(sorted({*BODY, *TAILS}))
 
 
 def scores(q: np.ndarray, y: np.ndarray, at=LEVELS) -> dict:
-    """wQL per level (GluonTS's: 2 sum pinball / sum |y|), coverage per level,
+    """wQL per level (GluonTS's, :func:`weighted_quantile_loss`), coverage per level,
     and the benchmark's summaries; ``q`` (N, L), ``y`` (N,)."""
+    from gluonts_qf.evaluation.scores import weighted_quantile_loss
+
     ok = np.isfinite(y)
     q, y = q[ok], y[ok]
-    err = y[:, None] - q
-    u = np.asarray(at)
-    wql = 2 * (err * (u - (err < 0))).sum(0) / np.abs(y).sum()
+    r = {u: weighted_quantile_loss([q[:, [j]].T], [y], [u]) for j, u in enumerate(at)}
     cov = (y[:, None] <= q).mean(0)
-    r = dict(zip(at, wql))
     c = dict(zip(at, cov))
     return {
         "body": float(np.mean([r[x] for x in BODY])),
@@ -158,11 +154,6 @@ def scores(q: np.ndarray, y: np.ndarray, at=LEVELS) -> dict:
         **{f"wQL[{x}]": r[x] for x in TAILS},
         **{f"cov[{x}]": c[x] for x in at},
     }
-
-
-def _flat(x: np.ndarray) -> np.ndarray:
-    """(N, T, ...) -> (N * T, ...): one row per forecast step."""
-    return np.reshape(x, (-1, *np.shape(x)[2:]))
 
 
 def rules(cell: dict) -> dict:

@@ -278,8 +278,8 @@ def test_the_held_back_windows_choose_the_better_member(ensemble):
 def test_the_weights_pool_two_windows_and_lean_towards_the_network(ensemble):
     """Every series holds 96 steps, so both windows are scored; the predictor
     keeps the last window's network and the full-data ones (two by default);
-    the weights are the
-    fitted ones with ``network_prior`` (0.25 by default) moved to the network."""
+    the weights are the fitted ones with ``network_prior`` (0.25 by default)
+    moved to the network."""
     est, predictor, _, _ = ensemble
     assert predictor.choices["validation_windows"] == 2
     assert predictor.choices["validation_series"] == 6
@@ -636,18 +636,18 @@ def test_continued_tails_continue_the_forecasts_outer_pieces(tmp_path):
 
 
 def test_more_seeds_average_more_networks_trained_on_all_the_data(tmp_path):
-    """``seeds=2`` (the default): two networks trained on all the series, from different
-    initialisations, beside the one of the held-back window; the forecast is
-    the weighted average of the equal average of the three networks and the
-    naive member (rebuilt here from the members), the same after a round
-    trip; the first network and the weights are those of ``seeds=1`` with the
-    same seed (the extra network trains after everything else)."""
+    """``seeds=2`` (the default): two networks trained on all the series, from
+    different initialisations, beside the one of the held-back window; the
+    forecast is the weighted average of the equal average of the three
+    networks and the naive member (rebuilt here from the members), the same
+    after a round trip; the first network and the weights are those of
+    ``seeds=1`` with the same seed (the extra network trains after
+    everything else)."""
     _, one, _ = _small_ensemble(tmp_path / "one", seeds=1, lower_bound=None)
     _, predictor, data = _small_ensemble(tmp_path / "two", seeds=2, lower_bound=None)
     assert len(one.networks) == 2 and len(predictor.networks) == 3
     assert predictor.choices["weights"] == one.choices["weights"]
     _, second, third = predictor.networks
-    u = U
     for a, b in zip(one.networks[1].predict(data), second.predict(data)):
         torch.testing.assert_close(a.distribution.icdf(0.3), b.distribution.icdf(0.3))
     c, d = (next(iter(n.predict(data))).distribution.icdf(0.3) for n in (second, third))
@@ -656,7 +656,7 @@ def test_more_seeds_average_more_networks_trained_on_all_the_data(tmp_path):
     nets = network_members(predictor.networks, data, LEVELS)
     naive = statistical_member("naive_intervals", "h", 6, data, LEVELS, 300)
     want = sum(
-        wm * quantiles_at(LEVELS, *m, u)
+        wm * quantiles_at(LEVELS, *m, U)
         for wm, m in [
             *((w["network"] / 3, n) for n in nets),
             (w["naive_intervals"], naive),
@@ -667,7 +667,7 @@ def test_more_seeds_average_more_networks_trained_on_all_the_data(tmp_path):
     loaded = Predictor.deserialize(tmp_path / "saved")
     for got in (predictor.predict(data), loaded.predict(data)):
         q = np.stack(
-            [f.distribution.icdf(torch.tensor(u)[:, None]).T.numpy() for f in got]
+            [f.distribution.icdf(torch.tensor(U)[:, None]).T.numpy() for f in got]
         )
         np.testing.assert_allclose(q, want, rtol=1e-6)
     with pytest.raises(ValueError, match="seeds"):

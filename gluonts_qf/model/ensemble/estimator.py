@@ -21,7 +21,7 @@ What the strongest forecasting systems do with local and global models
 4. train the networks again on the whole training series (for as many epochs
    as were best on the window; ``seeds`` of them, each from its own
    initialisation); each trained member is the average of those networks and
-   the one of the last window (a two-seed ensemble for free).
+   the one of the last window (one seed more for free).
 
 The forecast is an exact IQF per series (members share the network's knot
 levels; the average of such IQFs is one), so quantiles at any level, the CRPS
@@ -153,7 +153,7 @@ class IQFEnsembleEstimator(Estimator):
         ``max_epochs``, and keeps its best epoch; the networks trained on all
         the data train as many epochs as were best. The predictor's
         ``choices["epochs"]`` holds the validation curve and the epochs
-        chosen. ``None``: both train ``max_epochs``.
+        chosen. ``None``: all train ``max_epochs``.
     spread
         ``"window"``: after the weights, stretch the averaged quantile function
         about its median by one factor (:func:`.combine.stretch`, 0.5 to 2),
