@@ -244,10 +244,12 @@ def metrics(res) -> dict:
         **{f"wQL[{u}]": wql([u]) for u in TAILS},
         "MASE": float(agg["MASE"]),
         "MSIS": float(agg["MSIS"]),
-        "Coverage90": agg["Coverage[0.95]"] - agg["Coverage[0.05]"],
-        "Coverage98": agg["Coverage[0.99]"] - agg["Coverage[0.01]"],
-        "calibration": float(np.mean([abs(agg[f"Coverage[{u}]"] - u) for u in BODY])),
-        **{f"Coverage[{u}]": float(agg[f"Coverage[{u}]"]) for u in LEVELS},
+        # an outcome on a point mass (0 under a censored forecast) counts by
+        # its randomized PIT (res.coverage), not as below every level there
+        "Coverage90": res.interval(0.9),
+        "Coverage98": res.interval(0.98),
+        "calibration": float(np.mean([abs(res.coverage[u] - u) for u in BODY])),
+        **{f"Coverage[{u}]": float(res.coverage[u]) for u in LEVELS},
     }
 
 

@@ -18,7 +18,7 @@ from gluonts.model.forecast import Forecast
 
 from ..checks import check_levels
 from .joint import energy_score, variogram_score
-from .scores import DEFAULT_QUANTILES, crossing_rate, weighted_crps
+from .scores import DEFAULT_QUANTILES, crossing_rate, pit_coverage, weighted_crps
 
 #: The metrics ``backtest`` reports, in table order.
 REPORTED = (
@@ -49,6 +49,11 @@ class BacktestResult(dict):
     aggregate
         Every aggregate metric of GluonTS's ``Evaluator`` (e.g.
         ``wQuantileLoss[0.05]``, ``Coverage[0.95]``, ``MSIS``).
+    coverage
+        ``{level: share of outcomes at or below the quantile}`` at every level
+        of the backtest, ties with a point mass split by the randomized PIT
+        (:func:`~gluonts_qf.evaluation.scores.pit_coverage`; GluonTS's own
+        ``Coverage[u]`` where no outcome ties a quantile).
     """
 
     def __init__(
@@ -58,12 +63,21 @@ class BacktestResult(dict):
         series: list[pd.DataFrame],
         item_metrics: pd.DataFrame | None = None,
         aggregate: dict[str, float] | None = None,
+        coverage: dict[float, float] | None = None,
     ) -> None:
         super().__init__(metrics)
         self.forecasts = forecasts
         self.series = series
         self.item_metrics = item_metrics
         self.aggregate = dict(aggregate or {})
+        self.coverage = dict(coverage or {})
+
+    def interval(self, width: float) -> float:
+        """Share of outcomes inside the central ``width`` interval
+        ``[q((1 - width) / 2), q((1 + width) / 2)]`` (both levels must be
+        among the backtest's), from :attr:`coverage`."""
+        lo, hi = round((1 - width) / 2, 10), round((1 + width) / 2, 10)
+        return self.coverage[hi] - self.coverage[lo]
 
 
 def backtest(
@@ -107,9 +121,11 @@ def backtest(
     BacktestResult
         ``mean_wQuantileLoss, wCRPS, MASE, ND, NRMSE, Coverage[0.1],
         Coverage[0.9], crossing_rate, ES, VS, predict_seconds, num_series`` (coverages
-        at levels not in ``quantiles`` are ``nan``); ``.forecasts``,
-        ``.series``, ``.item_metrics`` and ``.aggregate`` (all of the
-        ``Evaluator``'s aggregates, e.g. ``MSIS``) keep the details.
+        at levels not in ``quantiles`` are ``nan``; an outcome on a point mass
+        of the forecast, e.g. 0 under a censored one, counts by its randomized
+        PIT, see ``.coverage``); ``.forecasts``, ``.series``, ``.item_metrics``,
+        ``.aggregate`` (all of the ``Evaluator``'s aggregates, e.g. ``MSIS``)
+        and ``.coverage`` (every level's) keep the details.
     """
     from gluonts.env import env
     from gluonts.evaluation import Evaluator, make_evaluation_predictions
@@ -130,6 +146,9 @@ def backtest(
     with env._let(use_tqdm=progress):
         agg, item_metrics = evaluator(series, forecasts, num_series=len(forecasts))
     metrics = {key: float(agg.get(key, float("nan"))) for key in REPORTED}
+    coverage = dict(zip(levels.tolist(), pit_coverage(forecasts, series, levels)))
+    for u in (0.1, 0.9):  # ties with a point mass split (GluonTS's otherwise)
+        metrics[f"Coverage[{u}]"] = float(coverage.get(u, float("nan")))
     try:
         metrics["wCRPS"] = weighted_crps(forecasts, series, max(num_samples, 1000))
     except TypeError as err:  # e.g. QuantileForecast: no samples, no distribution
@@ -144,7 +163,7 @@ def backtest(
         metrics["ES"] = metrics["VS"] = float("nan")
     metrics["predict_seconds"] = predict_seconds
     metrics["num_series"] = len(forecasts)
-    return BacktestResult(metrics, forecasts, series, item_metrics, agg)
+    return BacktestResult(metrics, forecasts, series, item_metrics, agg, coverage)
 
 
 #: The metrics ``multivariate_backtest`` reports, in table order.

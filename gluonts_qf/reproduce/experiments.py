@@ -127,6 +127,6 @@ def cell_metrics(exp: Experiment, res: BacktestResult) -> dict[str, float]:
         for u in (0.01, 0.99):
             metrics[f"wQuantileLoss[{u}]"] = float(agg[f"wQuantileLoss[{u}]"])
         # share of observations inside [q(a), q(1 - a)]: F(q(1 - a)) - F(q(a))
-        metrics["Coverage80"] = agg["Coverage[0.9]"] - agg["Coverage[0.1]"]
-        metrics["Coverage98"] = agg["Coverage[0.99]"] - agg["Coverage[0.01]"]
+        metrics["Coverage80"] = res.interval(0.8)
+        metrics["Coverage98"] = res.interval(0.98)
     return metrics

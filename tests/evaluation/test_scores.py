@@ -14,11 +14,14 @@ from helpers import brute_force_energy_score
 from scipy.stats import norm
 
 from gluonts_qf import IQFOutput
+from gluonts_qf.distributions.censored import censored
 from gluonts_qf.evaluation import (
+    BacktestResult,
     crossing_rate,
     energy_score,
     forecast_crps,
     forecast_samples,
+    pit_coverage,
     sample_crps,
     sample_energy_score,
     sample_variogram_score,
@@ -207,3 +210,65 @@ def test_mean_over_series_and_sample_sources():
     qf = QuantileForecast(np.zeros((3, 4)), START, ["0.1", "0.5", "0.9"])
     with pytest.raises(TypeError, match="QuantileForecast"):
         forecast_samples(qf)
+
+
+# -- coverage with ties: the randomized PIT -----------------------------------
+def _frame(y, history=4):
+    """A series whose last ``len(y)`` steps (from START) are ``y``."""
+    index = pd.period_range(START - history, periods=history + len(y), freq="h")
+    return pd.DataFrame({0: np.concatenate([np.zeros(history), y])}, index=index)
+
+
+LEVELS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
+
+
+def test_pit_coverage_of_a_calibrated_censored_forecast_is_uniform():
+    """Outcomes drawn from a censored IQF with 40% of its mass on the bound: the
+    split ties give coverage(u) = u (within Monte Carlo error) and the 98%
+    interval holds 98%; counting ``y <= q(u)`` says 40% at every level below
+    the mass and an interval that holds 59%."""
+    base = iqf_forecast(5).distribution
+    with torch.no_grad():
+        bound = base.icdf(torch.full((6,), 0.4))
+        dist = censored(base, bound)
+        rng = np.random.default_rng(0)
+        forecasts, series, naive = [], [], []
+        q = dist.icdf(torch.tensor(LEVELS).reshape(-1, 1)).numpy()  # (L, T)
+        for _ in range(500):
+            y = dist.icdf(torch.as_tensor(rng.uniform(size=6), dtype=torch.float32))
+            forecasts.append(DistributionForecast(dist, START))
+            series.append(_frame(y.numpy()))
+            naive.append(y.numpy() <= q)
+    got = pit_coverage(forecasts, series, LEVELS)
+    np.testing.assert_allclose(got, LEVELS, atol=0.025)
+    naive = np.mean(naive, axis=(0, 2))
+    assert naive[0] == pytest.approx(0.4, abs=0.03)  # the plain count is wrong
+    res = BacktestResult({}, forecasts, series, coverage=dict(zip(LEVELS, got)))
+    assert res.interval(0.98) == pytest.approx(0.98, abs=0.02)
+    assert naive[-1] - naive[0] == pytest.approx(0.59, abs=0.03)
+
+
+def test_pit_coverage_splits_ties_of_sample_forecasts_by_their_quantiles():
+    """Counts: Poisson(2) outcomes under Poisson(2) samples (no ``cdf``: the
+    limits are read off the quantiles) are calibrated, ties and all."""
+    rng = np.random.default_rng(1)
+    samples = rng.poisson(2.0, size=(4000, 5)).astype(float)
+    forecasts = [SampleForecast(samples, START) for _ in range(400)]
+    series = [_frame(rng.poisson(2.0, size=5).astype(float)) for _ in range(400)]
+    np.testing.assert_allclose(
+        pit_coverage(forecasts, series, LEVELS), LEVELS, atol=0.03
+    )
+
+
+def test_pit_coverage_without_ties_is_the_plain_count():
+    rng = np.random.default_rng(2)
+    forecasts, series, want = [], [], []
+    for _ in range(30):
+        rows = np.sort(rng.normal(size=(3, 4)), axis=0)
+        y = rng.normal(size=4)
+        y[np.isin(np.arange(4), rng.integers(0, 4, 1))] = np.nan  # a missing step
+        forecasts.append(quantile_forecast(rows))
+        series.append(_frame(y))
+        want.append(np.where(np.isfinite(y), y <= rows, np.nan))
+    got = pit_coverage(forecasts, series, (0.1, 0.5, 0.9))
+    np.testing.assert_allclose(got, np.nanmean(np.stack(want), axis=(0, 2)), rtol=1e-12)
