@@ -73,8 +73,8 @@ def _iqf_ensemble(freq: str, prediction_length: int, **kwargs: Any):
     """IQFEstimator and statistical members, weighted on held-back windows.
 
     ``members``, ``step``, ``member_context``, ``windows``, ``network_prior``,
-    ``lower_bound``, ``patience``, ``spread``, ``tails`` and ``seeds`` go to the
-    ensemble, everything else (the run's budget and ``estimator`` settings) to its IQF
+    ``lower_bound``, ``patience``, ``spread``, ``tails``, ``seeds`` and
+    ``naive_season`` go to the ensemble, everything else (the run's budget and ``estimator`` settings) to its IQF
     network, whose ``lr_schedule`` is ``"cosine"`` unless given.
     """
     from ..model.ensemble import IQFEnsembleEstimator
@@ -90,6 +90,7 @@ def _iqf_ensemble(freq: str, prediction_length: int, **kwargs: Any):
         "spread",
         "tails",
         "seeds",
+        "naive_season",
     )
     own = {k: kwargs.pop(k) for k in own if k in kwargs}
     # the rate falls to 0 over the run (with 30 epochs: docs/benchmarks.md)

@@ -672,3 +672,71 @@ def test_more_seeds_average_more_networks_trained_on_all_the_data(tmp_path):
         np.testing.assert_allclose(q, want, rtol=1e-6)
     with pytest.raises(ValueError, match="seeds"):
         IQFEnsembleEstimator(network=_tiny_network(tmp_path, 1), seeds=0)
+
+
+def _yearly_weekly_series(n: int, weeks: int = 170) -> list[dict]:
+    """Weekly series whose pattern repeats every 52 weeks and jumps week to
+    week, so the 52-week anchor beats the last value by far."""
+    rng = np.random.default_rng(5)
+    pattern = rng.uniform(10, 30, 52)
+    start = pd.Period("2020-01-05", freq="W")
+    return [
+        {
+            "start": start,
+            "target": (1 + 0.1 * i) * pattern[np.arange(weeks) % 52]
+            + rng.normal(0, 0.1, weeks),
+            "item_id": f"w{i}",
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("naive_season", ["auto", None, 13])
+def test_the_naive_member_forecasts_at_the_season_the_network_chose(
+    tmp_path, naive_season
+):
+    """Weekly data with a 52-week pattern: GluonTS's season for weekly data is 1,
+    the network's backtest of naive anchors picks 52, and with
+    ``naive_season="auto"`` (the default) the seasonal naive member forecasts
+    the same weeks of last year; ``None`` keeps GluonTS's season (the last
+    value), a number is that season. Checked on the member's median (its
+    mean), which is the seasonal naive value, in the forecast of the
+    predictor and of its reloaded copy."""
+    pl.seed_everything(0)
+    network = IQFEstimator(
+        freq="W",
+        prediction_length=4,
+        knot_levels=list(LEVELS),
+        hidden_size=4,
+        decoder_hidden=4,
+        batch_size=4,
+        num_batches_per_epoch=1,
+        trainer_kwargs=trainer_kwargs(tmp_path, 1, ()),
+    )
+    est = IQFEnsembleEstimator(
+        network=network,
+        members=["naive_intervals"],
+        seeds=1,
+        lower_bound=None,
+        naive_season=naive_season,
+    )
+    data = _yearly_weekly_series(4)
+    predictor = est.train(data)
+    adaptive = predictor.networks[0].choices["adaptive"]
+    assert (adaptive["anchor"], adaptive["season_length"]) == ("seasonal", 52)
+    season = {"auto": 52, None: 1, 13: 13}[naive_season]
+    seasons = {} if naive_season is None else {"naive_intervals": season}
+    assert predictor.choices["member_seasons"] == seasons
+    predictor.weights = {"naive_intervals": 1.0}  # the member alone
+    (tmp_path / "saved").mkdir()
+    predictor.serialize(tmp_path / "saved")
+    loaded = Predictor.deserialize(tmp_path / "saved")
+    assert loaded.member_seasons == seasons
+    for got in (predictor.predict(data), loaded.predict(data)):
+        for entry, forecast in zip(data, got):
+            y = entry["target"]
+            want = y[len(y) - season + np.arange(4) % season]
+            median = forecast.distribution.icdf(torch.tensor(0.5)).numpy()
+            np.testing.assert_allclose(median, want, rtol=1e-5)
+    with pytest.raises(ValueError, match="naive_season"):
+        IQFEnsembleEstimator(network=network, naive_season="yearly")

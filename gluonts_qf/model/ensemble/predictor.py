@@ -67,10 +67,12 @@ def statistical_member(
     entries: list,
     levels: np.ndarray,
     max_context: Optional[int] = None,
+    season_length: Optional[int] = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A statsforecast model's quantiles at the knots, its tails continued."""
+    """A statsforecast model's quantiles at the knots, its tails continued
+    (at ``season_length``, GluonTS's season for ``freq`` if ``None``)."""
     predictor = statistical_predictor(
-        name, freq, prediction_length, levels.tolist(), max_context
+        name, freq, prediction_length, levels.tolist(), max_context, season_length
     )
     keys = [f"{u:g}" for u in levels]
     values = []
@@ -109,6 +111,9 @@ class QuantileEnsemblePredictor(Predictor):
         recorded with the predictor.
     member_context
         Steps of a series the statistical members read (the last ones).
+    member_seasons
+        Statistical member name -> the season it forecasts at (GluonTS's
+        season for ``freq`` for a member not named).
     lower_bound
         Censor the forecasts from below at this value (``None``: not).
     spread
@@ -130,6 +135,7 @@ class QuantileEnsemblePredictor(Predictor):
         networks: list,
         choices: Optional[dict[str, Any]] = None,
         member_context: Optional[int] = None,
+        member_seasons: Optional[dict[str, int]] = None,
         lower_bound: Optional[float] = None,
         neural: Optional[dict[str, list]] = None,
         spread: Optional[Sequence[float]] = None,
@@ -139,6 +145,7 @@ class QuantileEnsemblePredictor(Predictor):
         self.neural = {k: list(v) for k, v in (neural or {}).items()}
         self.lower_bound = None if lower_bound is None else float(lower_bound)
         self.member_context = member_context
+        self.member_seasons = {k: int(v) for k, v in (member_seasons or {}).items()}
         self.freq = freq
         self.knot_levels = [float(a) for a in knot_levels]
         self.weights = {k: float(v) for k, v in weights.items()}
@@ -187,6 +194,7 @@ class QuantileEnsemblePredictor(Predictor):
                 entries,
                 levels,
                 self.member_context,
+                self.member_seasons.get(name),
             )
             parts.append(member)
             weights.append(w)
@@ -226,6 +234,7 @@ class QuantileEnsemblePredictor(Predictor):
             "choices": self.choices,
             "networks": len(self.networks),
             "member_context": self.member_context,
+            "member_seasons": self.member_seasons,
             "lower_bound": self.lower_bound,
             "neural": {k: len(v) for k, v in self.neural.items()},
             "spread": self.spread,
