@@ -11,8 +11,8 @@ benchmark can be stopped and resumed. Models (``--models``):
 * GluonTS's ``deepar``, ``feedforward`` (Student's t) and ``quantile_head``
   (TFT), trained at the same budget;
 * the statistical peers ``naive_intervals``, ``auto_theta``, ``auto_ets``,
-  ``auto_arima`` (statsforecast through GluonTS's wrappers; deterministic, so
-  seed 0 only).
+  ``auto_arima``, ``drift`` (statsforecast through GluonTS's wrappers;
+  deterministic, so seed 0 only).
 
 Metrics: mean wQL over 0.1..0.9 (GluonTS ``Evaluator``), wQL at the untrained
 levels 0.01, 0.05, 0.95, 0.99 and their mean, MASE, MSIS, the share of outcomes
@@ -63,7 +63,7 @@ HELD_OUT = (
 )
 OURS = ("iqf_ensemble", "iqf")
 NEURAL = ("deepar", "feedforward", "quantile_head")
-PEERS = ("naive_intervals", "auto_theta", "auto_ets", "auto_arima")
+PEERS = ("naive_intervals", "auto_theta", "auto_ets", "auto_arima", "drift")
 BODY = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 TAILS = (0.01, 0.05, 0.95, 0.99)
 LEVELS = tuple(sorted({*BODY, *TAILS, 0.025, 0.975}))

@@ -1,7 +1,8 @@
 """The statistical forecasters a practitioner compares with, as GluonTS predictors.
 
-statsforecast's ``AutoETS``, ``AutoTheta``, ``AutoARIMA`` and ``SeasonalNaive``
-through GluonTS's own wrappers (``gluonts.ext.statsforecast``), each with its
+statsforecast's ``AutoETS``, ``AutoTheta``, ``AutoARIMA``, ``SeasonalNaive`` and
+``RandomWalkWithDrift`` (the last value plus the average step) through GluonTS's
+own wrappers (``gluonts.ext.statsforecast``), each with its
 quantiles at the levels asked for, taken from its central prediction intervals
 (the ``u`` and ``1 - u`` quantiles from the ``1 - 2u`` interval; the median is
 its mean), at GluonTS's season for the frequency. Three things are added to
@@ -27,7 +28,10 @@ MODELS = {
     "auto_theta": ("AutoThetaPredictor", 2000),
     "auto_arima": ("AutoARIMAPredictor", 500),
     "naive_intervals": ("SeasonalNaivePredictor", 2000),
+    "drift": ("RandomWalkWithDriftPredictor", 2000),
 }
+#: Models without a season (the others take GluonTS's or the one given).
+SEASONLESS = ("drift",)
 
 
 def _filled(target: np.ndarray) -> np.ndarray:
@@ -75,13 +79,15 @@ def statistical_predictor(
 
     base = getattr(wrappers, MODELS[name][0])
     cap = max_context or MODELS[name][1]
-    season = season_length or get_seasonality(freq)
+    season = {} if name in SEASONLESS else {"season_length": season_length}
+    if season and not season_length:
+        season["season_length"] = get_seasonality(freq)
     tails = sorted({float(u) for u in levels if abs(float(u) - 0.5) > 1e-12})
     return _capped(base)(
         prediction_length=prediction_length,
         quantile_levels=tails,
         max_context=cap,
-        season_length=season,
+        **season,
     )
 
 

@@ -221,7 +221,13 @@ REGISTRY: dict[str, ModelEntry] = {
         ModelEntry("gluonts_mqf2", _gluonts_mqf2, ours=False, joint_samples=True),
         *(
             ModelEntry(name, _peer(name), ours=False, trained=False)
-            for name in ("naive_intervals", "auto_theta", "auto_ets", "auto_arima")
+            for name in (
+                "naive_intervals",
+                "auto_theta",
+                "auto_ets",
+                "auto_arima",
+                "drift",
+            )
         ),
     )
 }

@@ -28,7 +28,7 @@ def test_filled_carries_the_last_observation_and_the_first_backwards():
     np.testing.assert_array_equal(_filled(np.full(3, np.nan)), [0, 0, 0])
 
 
-@pytest.mark.parametrize("name", ["naive_intervals", "auto_theta", "auto_ets"])
+@pytest.mark.parametrize("name", ["naive_intervals", "auto_theta", "auto_ets", "drift"])
 def test_quantiles_at_our_levels_median_is_the_mean(name):
     p = statistical_predictor(name, "M", 6, LEVELS)
     fc = p.predict_item(_entry(gaps=True))
@@ -66,3 +66,19 @@ def test_a_series_the_model_refuses_gets_the_naive_forecast():
     np.testing.assert_allclose(fc.mean, [6.0, 6.0])
     q = np.stack([fc.quantile(u) for u in LEVELS])
     assert np.all(np.diff(q, axis=0) >= 0) and np.all(q[-1] > q[0])
+
+
+def test_drift_continues_the_average_step_of_the_capped_history():
+    """Random walk with drift: the mean at step h is the last value plus h times
+    the average step over the steps it reads (the last ``max_context``), and
+    its intervals widen with h (a random walk's sd grows like sqrt(h))."""
+    y = 100 + np.cumsum(np.random.default_rng(3).normal(0.5, 1.0, 60))
+    entry = {"start": pd.Period("2020-01", freq="M"), "target": y}
+    for cap, first in ((500, y[0]), (20, y[-20])):
+        fc = statistical_predictor("drift", "M", 6, LEVELS, max_context=cap)
+        fc = fc.predict_item(entry)
+        steps = min(cap, len(y)) - 1
+        want = y[-1] + np.arange(1, 7) * (y[-1] - first) / steps
+        np.testing.assert_allclose(fc.mean, want, rtol=1e-6)
+        width = fc.quantile(0.95) - fc.quantile(0.05)
+        assert np.all(np.diff(width) > 0)
