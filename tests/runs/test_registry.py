@@ -46,6 +46,7 @@ def test_names_and_lookup():
         "auto_theta",
         "auto_ets",
         "auto_arima",
+        "drift",
     )
     assert get_model("mqf2") is REGISTRY["mqf2"]
     with pytest.raises(ValueError, match="unknown model 'arima'; choose from iqf"):
