@@ -234,12 +234,12 @@ def _seasonal_series(n: int, length: int = 96) -> list[dict]:
 
 
 def _tiny_network(
-    root, batches: int, epochs: int = 1, callbacks=(), **kwargs
+    root, batches: int, epochs: int = 1, callbacks=(), freq="h", horizon=6, **kwargs
 ) -> IQFEstimator:
     """An IQF network at the test knots, trained for ``epochs`` of ``batches``."""
     return IQFEstimator(
-        freq="h",
-        prediction_length=6,
+        freq=freq,
+        prediction_length=horizon,
         knot_levels=list(LEVELS),
         hidden_size=4,
         decoder_hidden=4,
@@ -703,16 +703,7 @@ def test_the_naive_member_forecasts_at_the_season_the_network_chose(
     mean), which is the seasonal naive value, in the forecast of the
     predictor and of its reloaded copy."""
     pl.seed_everything(0)
-    network = IQFEstimator(
-        freq="W",
-        prediction_length=4,
-        knot_levels=list(LEVELS),
-        hidden_size=4,
-        decoder_hidden=4,
-        batch_size=4,
-        num_batches_per_epoch=1,
-        trainer_kwargs=trainer_kwargs(tmp_path, 1, ()),
-    )
+    network = _tiny_network(tmp_path, batches=1, freq="W", horizon=4)
     est = IQFEnsembleEstimator(
         network=network,
         members=["naive_intervals"],
