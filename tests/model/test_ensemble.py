@@ -731,3 +731,21 @@ def test_the_naive_member_forecasts_at_the_season_the_network_chose(
             np.testing.assert_allclose(median, want, rtol=1e-5)
     with pytest.raises(ValueError, match="naive_season"):
         IQFEnsembleEstimator(network=network, naive_season="yearly")
+
+
+def test_a_fixed_seasonal_anchor_gives_the_naive_member_its_season(tmp_path):
+    """Without ``anchor="auto"`` the network's own seasonal anchor sets the
+    naive member's season (``"auto"``); a last-value anchor leaves it at
+    GluonTS's."""
+    data = _yearly_weekly_series(4)
+    for anchor, seasons in (("seasonal", {"naive_intervals": 52}), ("last", {})):
+        pl.seed_everything(0)
+        network = _tiny_network(
+            tmp_path / anchor, 1, freq="W", horizon=4, anchor=anchor, season_length=52
+        )
+        est = IQFEnsembleEstimator(
+            network=network, members=["naive_intervals", "auto_theta"], seeds=1
+        )
+        predictor = est.train(data)
+        assert predictor.networks[0].choices["adaptive"] is None
+        assert predictor.member_seasons == seasons
