@@ -165,7 +165,7 @@ def tail_rules(predictor, run, base=None) -> dict:
         fit_tails,
         scale_tails,
     )
-    from gluonts_qf.model.ensemble.estimator import SCORED_LEVELS
+    from gluonts_qf.model.ensemble.defaults import SCORED_LEVELS
 
     class Replay(Predictor):  # the given forecasts, in the test's order
         def __init__(self, forecasts):

@@ -34,14 +34,10 @@ CANDIDATES = ("feedforward",)
 
 def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
     from gluonts_qf.model.ensemble.combine import quantiles_at
-    from gluonts_qf.model.ensemble.estimator import (
-        SCORED_LEVELS,
-        VALIDATION_MAX_SERIES,
-        cut,
-        held_back,
-    )
+    from gluonts_qf.model.ensemble.defaults import SCORED_LEVELS, VALIDATION_MAX_SERIES
     from gluonts_qf.model.ensemble.neural import train_neural
     from gluonts_qf.model.ensemble.predictor import averaged_member, statistical_member
+    from gluonts_qf.model.ensemble.windows import cut, held_back
 
     prep, ens = prepared_cell(dataset, seed, data_dir)
     net, T = ens.network, ens.prediction_length
@@ -107,7 +103,8 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
 def _rules(z) -> dict:
     from gluonts_qf.evaluation.scores import weighted_quantile_loss
     from gluonts_qf.model.ensemble.combine import combine, fit_weights, quantiles_at
-    from gluonts_qf.model.ensemble.estimator import NETWORK_PRIOR, SCORED_LEVELS, lean
+    from gluonts_qf.model.ensemble.defaults import NETWORK_PRIOR, SCORED_LEVELS
+    from gluonts_qf.model.ensemble.windows import lean
 
     levels, y, names = z["levels"], z["test_y"], list(z["names"])
     n = 1 + len(CANDIDATES)  # networks; the test holds each twice (window, all)
@@ -184,7 +181,7 @@ def _fit_tails(z, keep: list, body: np.ndarray, levels: np.ndarray) -> np.ndarra
     plus ``c(u) / b``, so the average is ``sum body_m q_m(a) + sum t_m (q_m(u) -
     q_m(a))``, searched over the same grid as the weights."""
     from gluonts_qf.model.ensemble.combine import simplex_grid
-    from gluonts_qf.model.ensemble.estimator import SCORED_LEVELS
+    from gluonts_qf.model.ensemble.defaults import SCORED_LEVELS
 
     u = np.asarray(SCORED_LEVELS)
     q, y = z["window_q"][keep], z["window_y"]

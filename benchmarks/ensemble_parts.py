@@ -33,8 +33,8 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from gluonts_qf.model.ensemble.estimator import held_back
     from gluonts_qf.model.ensemble.predictor import network_members, statistical_member
+    from gluonts_qf.model.ensemble.windows import held_back
     from gluonts_qf.runs import RunSpec, prepare
     from gluonts_qf.runs.run import fit, make_estimator, seed_everything
 

@@ -37,14 +37,9 @@ STEP = 0.05
 
 def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
     from gluonts_qf.model.ensemble.combine import quantiles_at
-    from gluonts_qf.model.ensemble.estimator import (
-        SCORED_LEVELS,
-        VALIDATION_MAX_SERIES,
-        cut,
-        held_back,
-        validation_windows,
-    )
+    from gluonts_qf.model.ensemble.defaults import SCORED_LEVELS, VALIDATION_MAX_SERIES
     from gluonts_qf.model.ensemble.predictor import network_members, statistical_member
+    from gluonts_qf.model.ensemble.windows import cut, held_back, validation_windows
 
     prep, ens = prepared_cell(dataset, seed, data_dir)
     net, T = ens.network, ens.prediction_length
@@ -85,7 +80,7 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
 def _rules(z) -> dict:
     from gluonts_qf.evaluation.scores import weighted_quantile_loss
     from gluonts_qf.model.ensemble.combine import combine, fit_weights, quantiles_at
-    from gluonts_qf.model.ensemble.estimator import SCORED_LEVELS
+    from gluonts_qf.model.ensemble.defaults import SCORED_LEVELS
 
     levels, y = z["levels"], z["test_y"]
     M = len({k.split("_")[1] for k in z.files if k.startswith("test_m")})

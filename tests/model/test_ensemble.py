@@ -31,14 +31,10 @@ from gluonts_qf.model.ensemble.combine import (
     simplex_grid,
     stretch,
 )
-from gluonts_qf.model.ensemble.estimator import (
-    SCORED_LEVELS,
-    lean,
-    never_negative,
-    validation_windows,
-)
+from gluonts_qf.model.ensemble.defaults import SCORED_LEVELS
 from gluonts_qf.model.ensemble.neural import NEURAL_SEEDS
 from gluonts_qf.model.ensemble.predictor import network_members, statistical_member
+from gluonts_qf.model.ensemble.windows import lean, never_negative, validation_windows
 
 LEVELS = np.array([0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95])
 U = [0.001, 0.01, 0.05, 0.07, 0.3, 0.42, 0.5, 0.9, 0.93, 0.97, 0.999]

@@ -29,25 +29,37 @@ and every decision stay closed form. Nothing here is tuned per dataset: the
 held-back windows choose.
 """
 
-from typing import Any, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 from gluonts.core.component import validated
 from gluonts.model.estimator import Estimator
-from lightning.pytorch.callbacks import EarlyStopping
 
 from ...checks import check_int, check_interval
-from ..forking.training import ValidationCurve
 from ..iqf.estimator import IQFEstimator
 from ..statistical import MODELS
 from .combine import (
-    combine,
     fit_spread,
     fit_tails,
     fit_weights,
     median_index,
     quantiles_at,
-    stretch,
+)
+from .defaults import (
+    DEFAULT_MEMBERS,
+    MEMBER_CONTEXT,
+    NAIVE,
+    NAIVE_SEASON,
+    NETWORK_PRIOR,
+    PATIENCE,
+    SCORED_LEVELS,
+    SEEDS,
+    SPREAD,
+    SPREAD_FITS,
+    TAIL_FITS,
+    TAILS,
+    VALIDATION_MAX_SERIES,
+    VALIDATION_WINDOWS,
 )
 from .neural import NEURAL_MEMBERS, train_neural
 from .predictor import (
@@ -58,56 +70,15 @@ from .predictor import (
     network_members,
     statistical_member,
 )
-
-#: The members by default (AutoARIMA is left out: minutes per dataset where
-#: the others take seconds; the "feedforward" member too: it helped much on
-#: kdd_cup_2018 only, and hurt five of six development datasets;
-#: docs/benchmarks.md).
-DEFAULT_MEMBERS = ("auto_ets", "auto_theta", "naive_intervals")
-#: Steps of a series the statistical members read (the last ones).
-MEMBER_CONTEXT = 300
-#: Series whose last window chooses the weights (the first ones): the weights
-#: are global, and a thousand windows decide them well.
-VALIDATION_MAX_SERIES = 1000
-#: Held-back windows that choose the weights (pooled): one; two were worse on
-#: the held-out datasets (docs/benchmarks.md).
-VALIDATION_WINDOWS = 1
-#: Share of the fitted weights moved to the network: the network that is
-#: weighed trained on less history (every series less a window) than the
-#: networks that forecast, so the window underrates it (docs/benchmarks.md).
-NETWORK_PRIOR = 0.25
-#: Epochs without a lower loss on the held-back window after which the
-#: network that is weighed stops (its best epoch is kept, and the networks
-#: trained on all the data train as many epochs); ``None``: no early stopping
-#: (being measured, docs/benchmarks.md).
-PATIENCE = None
-#: How the ensemble's spread about its median is set: ``None`` leaves it as
-#: the weighted average makes it (being measured, docs/benchmarks.md).
-SPREAD = None
-#: The values ``spread`` takes.
-SPREAD_FITS = (None, "window", "window_sides")
-#: How heavy the ensemble's tails beyond the outer knots are: ``None`` as the
-#: weighted average makes them (being measured, docs/benchmarks.md).
-TAILS = None
-#: The values ``tails`` takes.
-TAIL_FITS = (None, "window", "window_shared", CONTINUED)
-#: Networks trained on all the training series, each from its own
-#: initialisation; with the one of the held-back window they make the
-#: network member. Two: the tail loss -0.8% / -1.8% / -1.3% on the
-#: development datasets (seeds 0-2), the mean wQL -0.9% / +0.4% / -0.3%; held
-#: out (seeds 0, 1) -1.6% / -1.6%, tails -0.3% / -1.8%; one training more
-#: (docs/benchmarks.md).
-SEEDS = 2
-#: The season of the seasonal naive member: ``"auto"``, the season of the
-#: network's seasonal anchor where its backtest of naive anchors chose one
-#: (electricity_weekly: 52 weeks where GluonTS's season for weekly data is 1;
-#: the member's test wQL 0.146 -> 0.061, docs/benchmarks.md).
-NAIVE_SEASON = "auto"
-#: The member that follows ``naive_season``.
-NAIVE = "naive_intervals"
-#: Levels at which the held-back windows are scored: the body and the tails.
-SCORED_LEVELS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-SCORED_LEVELS += (0.95, 0.975, 0.99)
+from .windows import (
+    cut,
+    lean,
+    never_negative,
+    stopping,
+    validation_windows,
+    window_forecast,
+    with_trainer,
+)
 
 
 class IQFEnsembleEstimator(Estimator):
@@ -418,131 +389,3 @@ class IQFEnsembleEstimator(Estimator):
         if adaptive is None and self.network.anchor == "seasonal":
             return {NAIVE: int(self.network.season_length)}
         return {}
-
-
-def window_forecast(
-    levels: np.ndarray,
-    weights: np.ndarray,
-    window_members: list,
-    observed: list,
-    spread: Optional[tuple[float, float]],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The ensemble's forecast of the held-back windows: every window's
-    members averaged with ``weights`` (stretched by ``spread`` if given),
-    pooled over the windows as ``(values (N, K), beta_l (N,), beta_r (N,),
-    outcomes (N,))``, one row per observation."""
-    values, left, right = [], [], []
-    for members in window_members:
-        v, lo, hi = combine(weights, *zip(*members))  # (S, T, K), (S, T) x 2
-        if spread is not None:
-            v, lo, hi = stretch(levels, v, lo, hi, *spread)
-        values.append(v.reshape(-1, len(levels)))
-        left.append(lo.reshape(-1))
-        right.append(hi.reshape(-1))
-    return (
-        np.concatenate(values),
-        np.concatenate(left),
-        np.concatenate(right),
-        np.concatenate(observed),
-    )
-
-
-def with_trainer(network: IQFEstimator, **settings: Any) -> IQFEstimator:
-    """A copy of ``network`` whose ``trainer_kwargs`` are updated by ``settings``."""
-    given = network.__init_args__["trainer_kwargs"] or {}
-    return network.resolved(None, trainer_kwargs={**given, **settings})
-
-
-def stopping(network: IQFEstimator, patience: int) -> tuple[IQFEstimator, Any]:
-    """``(copy of network, curve)``: the copy, trained with ``validation_data``,
-    stops when the validation loss has not fallen for ``patience`` epochs
-    (Lightning's ``EarlyStopping``) and keeps the weights of its best epoch
-    (GluonTS's checkpoint); ``curve`` (:class:`ValidationCurve`) records the
-    loss of every epoch."""
-    curve = ValidationCurve()
-    stop = EarlyStopping(monitor="val_loss", mode="min", patience=patience)
-    given = network.__init_args__["trainer_kwargs"] or {}
-    callbacks = [*given.get("callbacks", []), stop, curve]
-    copy = with_trainer(network, callbacks=callbacks, num_sanity_val_steps=0)
-    return copy, curve
-
-
-def lean(fitted: np.ndarray, networks: int, prior: float) -> np.ndarray:
-    """The fitted weights with a share ``prior`` moved to the first
-    ``networks`` members (the trained ones), in proportion to their fitted
-    weights, all of it to the first (the IQF network) when they have none:
-    ``(1 - prior) * fitted + prior * target``."""
-    fitted = np.asarray(fitted, dtype=np.float64)
-    target = np.zeros_like(fitted)
-    share = fitted[:networks]
-    if share.sum() > 0:
-        target[:networks] = share / share.sum()
-    else:
-        target[0] = 1.0
-    return (1 - prior) * fitted + prior * target
-
-
-def never_negative(data: list) -> bool:
-    """Whether no observed training value is negative (and some is observed)."""
-    seen = False
-    for entry in data:
-        target = np.asarray(entry["target"], dtype=np.float64)
-        ok = target[np.isfinite(target)]
-        if ok.size:
-            seen = True
-            if ok.min() < 0:
-                return False
-    return seen
-
-
-def cut(data: list, steps: int) -> list[dict[str, Any]]:
-    """The series less their last ``steps`` steps (those with more than
-    ``steps + 1``; shorter ones whole, they are never scored)."""
-    return [
-        {**e, "target": np.asarray(e["target"])[..., :-steps]}
-        if np.shape(e["target"])[-1] > steps + 1
-        else e
-        for e in data
-    ]
-
-
-def validation_windows(
-    data: list, prediction_length: int, windows: int, max_series: Optional[int] = None
-) -> list[tuple[list[dict[str, Any]], list[np.ndarray]]]:
-    """``[(pasts, windows), ...]`` for the last ``windows`` windows of
-    ``prediction_length`` steps, the last one first: window ``k`` (from 0) is
-    :func:`held_back` of the series less their last ``k * prediction_length``
-    steps, taken from the series long enough to keep a step before it.
-    Windows that no series is long enough for are left out."""
-    out = [held_back(data, prediction_length, max_series)]
-    for k in range(1, windows):
-        steps = k * prediction_length
-        longer = [
-            e for e in data if np.shape(e["target"])[-1] > steps + prediction_length + 1
-        ]
-        if not longer:
-            break
-        out.append(held_back(cut(longer, steps), prediction_length, max_series))
-    return out
-
-
-def held_back(
-    data: list, prediction_length: int, max_series: Optional[int] = None
-) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
-    """``(pasts, windows)``: the last ``prediction_length`` steps of the first
-    ``max_series`` series long enough to keep a step before them."""
-    pasts, windows = [], []
-    for entry in data:
-        target = np.asarray(entry["target"], dtype=np.float64)
-        if target.shape[-1] > prediction_length + 1:
-            pasts.append({**entry, "target": target[:-prediction_length]})
-            windows.append(target[-prediction_length:])
-            if max_series is not None and len(pasts) >= max_series:
-                break
-    if not pasts:
-        raise ValueError(
-            "no training series is longer than the horizon plus one step, so "
-            "no window can be held back to weigh the ensemble; use "
-            "IQFEstimator, or longer series."
-        )
-    return pasts, windows
