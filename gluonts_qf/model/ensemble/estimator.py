@@ -386,6 +386,6 @@ class IQFEnsembleEstimator(Estimator):
         adaptive = (getattr(network, "choices", None) or {}).get("adaptive")
         if adaptive is not None and adaptive["anchor"] == "seasonal":
             return {NAIVE: int(adaptive["season_length"])}
-        if adaptive is None and self.network.anchor == "seasonal":
+        if self.network.anchor == "seasonal":  # fixed, not chosen
             return {NAIVE: int(self.network.season_length)}
         return {}
