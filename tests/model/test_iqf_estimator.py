@@ -391,6 +391,8 @@ def test_series_all_shorter_than_the_horizon_is_a_clear_error(tmp_path):
         ({"dropout": 1.5}, r"dropout must be in \[0, 1\)"),
         ({"lags_seq": [0]}, "lags_seq must hold lags >= 1"),
         ({"lags_seq": [1, -2]}, "lags_seq must hold lags >= 1"),
+        ({"cardinality": "all"}, "cardinality must be a list of counts"),
+        ({"cardinality": [3, 0]}, "cardinality must hold positive counts"),
         ({"knot_levels": [0.0, 0.5]}, "knot_levels must lie strictly between 0 and 1"),
         ({"knot_levels": [0.5, 1.2]}, "knot_levels must lie strictly between 0 and 1"),
         ({"knot_levels": [0.9, 0.1]}, "strictly increasing"),

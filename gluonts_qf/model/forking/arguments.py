@@ -90,5 +90,11 @@ def check_arguments(given: Dict[str, Any], trainer_kwargs: Dict[str, Any]) -> No
     lags, cardinality = given["lags_seq"], given["cardinality"]
     if lags is not None and any(lag < 1 for lag in lags):
         raise ValueError(f"lags_seq must hold lags >= 1, got {lags}.")
-    if cardinality is not None and any(c < 1 for c in cardinality):
+    if isinstance(cardinality, str):
+        if cardinality != "auto":
+            raise ValueError(
+                f"cardinality must be a list of counts (one per feat_static_cat "
+                f"column), 'auto' or None, got {cardinality!r}."
+            )
+    elif cardinality is not None and any(c < 1 for c in cardinality):
         raise ValueError(f"cardinality must hold positive counts, got {cardinality}.")

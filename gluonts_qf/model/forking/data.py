@@ -30,7 +30,7 @@ from gluonts.transform import (
 )
 from gluonts.transform.feature import LastValueImputation, MissingValueImputation
 
-from .datachecks import CheckTarget
+from .datachecks import CheckCategories, CheckTarget
 from .training import RankShard, TrainingEpochs
 
 PREDICTION_INPUT_NAMES = [
@@ -64,7 +64,7 @@ def transformation(
     prediction_length: int,
     time_features: list,
     target_dim: Optional[int],
-    use_static_cat: bool,
+    cardinality: Optional[List[int]],
     num_feat_static_real: int,
     num_feat_dynamic_real: int,
 ) -> Transformation:
@@ -85,11 +85,12 @@ def transformation(
             allow_missing=True,
         )
     ]
-    if not use_static_cat:
+    if not cardinality:
         steps.append(SetField(FieldName.FEAT_STATIC_CAT, [0]))
     if num_feat_static_real == 0:
         steps.append(SetField(FieldName.FEAT_STATIC_REAL, [0.0]))
     steps += [
+        *([CheckCategories(cardinality)] if cardinality else []),
         AsNumpyArray(FieldName.FEAT_STATIC_CAT, expected_ndim=1, dtype=int),
         AsNumpyArray(FieldName.FEAT_STATIC_REAL, expected_ndim=1),
         CheckTarget(target_dim=target_dim),

@@ -7,7 +7,7 @@ the same clear error for a target of the wrong shape, instead of an index error
 deep inside the network.
 """
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import pandas as pd
@@ -61,6 +61,41 @@ class CheckTarget(MapTransformation):
 
     def map_transform(self, data: Dict[str, Any], is_train: bool) -> Dict[str, Any]:
         check_target(data, self.target_dim, "data")
+        return data
+
+
+class CheckCategories(MapTransformation):
+    """Transformation step: every series' ``feat_static_cat`` holds one id per
+    column the model embeds, each in ``0 .. cardinality - 1`` (a clear
+    ``ValueError`` instead of an index error inside the embedding).
+
+    Parameters
+    ----------
+    cardinality
+        The number of ids of each column, as the model was built with.
+    """
+
+    @validated()
+    def __init__(self, cardinality: List[int]) -> None:
+        self.cardinality = list(cardinality)
+
+    def map_transform(self, data: Dict[str, Any], is_train: bool) -> Dict[str, Any]:
+        item = data.get(FieldName.ITEM_ID)
+        where = f"series {item!r}" if item is not None else "a series"
+        cats = np.asarray(data.get(FieldName.FEAT_STATIC_CAT, []))
+        if cats.shape != (len(self.cardinality),):
+            raise ValueError(
+                f"{where} has feat_static_cat {cats.tolist()}, but the model embeds "
+                f"{len(self.cardinality)} categorical column(s) (cardinality "
+                f"{self.cardinality}): give every series one id per column."
+            )
+        for column, (value, count) in enumerate(zip(cats.tolist(), self.cardinality)):
+            if not 0 <= value < count:
+                raise ValueError(
+                    f"{where} has feat_static_cat[{column}] = {value}, outside the "
+                    f"0..{count - 1} the model was trained on; a new series needs "
+                    "a model trained with it (or cardinality=None)."
+                )
         return data
 
 

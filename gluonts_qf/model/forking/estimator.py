@@ -12,7 +12,7 @@ import inspect
 import itertools
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Type
+from typing import Any, Dict, Iterable, List, Optional, Type, Union
 
 import lightning.pytorch as pl
 from gluonts.dataset.common import Dataset
@@ -41,6 +41,26 @@ from .predictor import ForkingPredictor
 
 #: Series that ``anchor="auto"`` reads to choose its settings (the first ones).
 ADAPT_MAX_SERIES = 1000
+
+
+def categories(data: Dataset) -> Optional[List[int]]:
+    """The cardinality of every ``feat_static_cat`` column of ``data`` (its
+    largest value + 1), ``None`` where the series have none."""
+    largest: Optional[List[int]] = None
+    for entry in data:
+        cats = entry.get(FieldName.FEAT_STATIC_CAT)
+        if cats is None or len(cats) == 0:
+            return None
+        values = [int(c) for c in cats]
+        if largest is None:
+            largest = values
+        elif len(values) != len(largest):
+            return None
+        else:
+            largest = [max(a, b) for a, b in zip(largest, values)]
+    return None if largest is None else [v + 1 for v in largest]
+
+
 #: Estimator arguments handed to :class:`ForkingEncoder` unchanged.
 _ENCODER_SETTINGS = set(inspect.signature(ForkingEncoder).parameters)
 
@@ -88,7 +108,12 @@ class ForkingEstimator(PyTorchLightningEstimator):
         Network sizes: GRU width and depth, decoder MLP width, static
         embedding size, GRU dropout in [0, 1).
     cardinality
-        Categories of each ``feat_static_cat`` (e.g. ``[num_series]``); default: none used.
+        Categories of each ``feat_static_cat`` column (e.g. ``[num_series]``),
+        each embedded in ``embedding_dim`` numbers; ``"auto"``: from the
+        training data when training starts (the largest id of each column + 1;
+        none used where the series carry no ``feat_static_cat``); default:
+        none used. Forecasting a series whose id the model has not seen is a
+        clear ``ValueError``.
     num_feat_static_real, num_feat_dynamic_real
         How many static / dynamic real features the data carry.
     lr, weight_decay, batch_size, num_batches_per_epoch
@@ -146,7 +171,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
         decoder_hidden: pydantic.StrictInt = 32,
         embedding_dim: pydantic.StrictInt = 8,
         dropout: float = 0.0,
-        cardinality: Optional[List[int]] = None,
+        cardinality: Optional[Union[List[int], str]] = None,
         num_feat_static_real: pydantic.StrictInt = 0,
         num_feat_dynamic_real: pydantic.StrictInt = 0,
         lr: float = 1e-3,
@@ -181,8 +206,10 @@ class ForkingEstimator(PyTorchLightningEstimator):
         )
         self.anchor = anchor
         self.time_features = time_features_from_frequency_str(freq)
-        self.cardinality = list(cardinality) if cardinality else [1]
-        self.use_static_cat = bool(cardinality)
+        # "auto": resolved from the training data when training starts
+        fixed = cardinality if cardinality != "auto" else None
+        self.cardinality = list(fixed) if fixed else [1]
+        self.use_static_cat = bool(fixed)
         self.num_feat_static_real = num_feat_static_real
         self.num_feat_dynamic_real = num_feat_dynamic_real
         # encoder arguments taken as given (the derived ones: encoder_kwargs)
@@ -299,7 +326,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
             self.prediction_length,
             self.time_features,
             self.target_dim,
-            self.use_static_cat,
+            self.cardinality if self.use_static_cat else None,
             self.num_feat_static_real,
             self.num_feat_dynamic_real,
         )
@@ -374,7 +401,12 @@ class ForkingEstimator(PyTorchLightningEstimator):
             raise ValueError(f"no checkpoint to resume from at {ckpt_path}.")
         with torch_threads(self.num_threads):
             choice = self.choose(training_data)
-            worker = self.resolved(choice, trainer_kwargs=self._with_last_checkpoint())
+            settings = {}
+            if self.__init_args__["cardinality"] == "auto":
+                settings["cardinality"] = categories(training_data)
+            worker = self.resolved(
+                choice, trainer_kwargs=self._with_last_checkpoint(), **settings
+            )
             out = PyTorchLightningEstimator.train_model(
                 worker,
                 training_data,
