@@ -10,7 +10,7 @@ What the strongest forecasting systems do with local and global models
 2. for each window, train the network (an :class:`~gluonts_qf.IQFEstimator`;
    it stops early when its forecast of the window stops improving) and the
    neural members (:mod:`.neural`: a feed-forward network with an IQF
-   head) on what comes before it, forecast the window with them and with every
+   head, the network at its other naive anchor) on what comes before it, forecast the window with them and with every
    statistical member (statsforecast's AutoETS, AutoTheta, a seasonal naive
    with intervals, ... refitted per series, :mod:`gluonts_qf.model.statistical`);
 3. choose the weights of the level-by-level average of their quantile
@@ -61,7 +61,7 @@ from .defaults import (
     VALIDATION_MAX_SERIES,
     VALIDATION_WINDOWS,
 )
-from .neural import NEURAL_MEMBERS, train_neural
+from .neural import NEURAL_MEMBERS, OTHER, train_neural
 from .predictor import (
     CONTINUED,
     NETWORK,
@@ -74,6 +74,7 @@ from .windows import (
     cut,
     lean,
     never_negative,
+    other_anchor,
     stopping,
     validation_windows,
     window_forecast,
@@ -91,9 +92,12 @@ class IQFEnsembleEstimator(Estimator):
         piece per interval). Its ``freq`` and ``prediction_length`` are the
         ensemble's.
     members
-        The other members: neural ones (:data:`.neural.NEURAL_MEMBERS`,
-        ``"feedforward"``: trained on the network's budget, in seconds) and
-        statistical ones, names of :data:`gluonts_qf.model.statistical.MODELS`.
+        The other members: neural ones (:data:`.neural.NEURAL_MEMBERS`:
+        ``"feedforward"``, trained on the network's budget, in seconds;
+        ``"other_anchor"``, the IQF network at the naive anchor its
+        ``anchor="auto"`` backtest did not pick, one network per training, left
+        out where there is no other, as on yearly data) and statistical ones,
+        names of :data:`gluonts_qf.model.statistical.MODELS`.
     step
         Grid step of the weights (each a multiple of it).
     member_context
@@ -281,12 +285,17 @@ class IQFEnsembleEstimator(Estimator):
                 ]
                 nets.append(network.train(part, validation_data=whole, **kwargs))
                 curves.append(curve)
-            if k == 0:  # the window network chose the naive member's season
+            if k == 0:  # its choices: the naive member's season, the other anchor
                 seasons = self._member_seasons(nets[0])
+                other = other_anchor(nets[0])
+                if other is None and OTHER in self.neural:
+                    neural.pop(OTHER)
+                    names.remove(OTHER)
             members = network_members(nets[-1:], heads, levels)
-            for name in self.neural:
-                neural[name].append(train_neural(name, self.network, part, **kwargs))
-                members.append(averaged_member(neural[name][-1], heads, levels, True))
+            for name in neural:
+                trained = train_neural(name, self.network, part, other, **kwargs)
+                neural[name].append(trained)
+                members.append(averaged_member(trained, heads, levels, True))
             members += [
                 statistical_member(
                     m, self.freq, T, heads, levels, self.member_context, seasons.get(m)
@@ -303,7 +312,7 @@ class IQFEnsembleEstimator(Estimator):
             SCORED_LEVELS,
             self.step,
         )
-        weights = lean(fitted, 1 + len(self.neural), self.network_prior)
+        weights = lean(fitted, 1 + len(neural), self.network_prior)
         factors = None
         if self.spread is not None:  # the weighted forecast of the windows
             quantiles = np.einsum("m,mnl->nl", weights, np.concatenate(scored, 1))
@@ -332,11 +341,11 @@ class IQFEnsembleEstimator(Estimator):
             final = with_trainer(self.network, max_epochs=curves[0].best_epochs)
         # each from its own initialisation (the generators run on)
         full = [final.train(data, **kwargs) for _ in range(self.seeds)]
-        for name in self.neural:
-            neural[name] = [
-                *neural[name][0],
-                *train_neural(name, self.network, data, **kwargs),
-            ]
+        for name in neural:
+            # the other anchor's network trains as the network does
+            network = final if name == OTHER else self.network
+            again = train_neural(name, network, data, other, **kwargs)
+            neural[name] = [*neural[name][0], *again]
         choices = {
             "weights": dict(zip(names, map(float, weights))),
             "fitted_weights": dict(zip(names, map(float, fitted))),

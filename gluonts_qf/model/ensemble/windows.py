@@ -6,14 +6,17 @@ training series (never the test data), :func:`cut` the series before them;
 :func:`lean` moves a share of the fitted weights to the trained members;
 :func:`with_trainer` and :func:`stopping` copy the network with other trainer
 settings (early stopping on the window); :func:`never_negative` decides where
-``lower_bound="auto"`` censors.
+``lower_bound="auto"`` censors; :func:`other_anchor` is the anchor of the
+``"other_anchor"`` member.
 """
 
+from dataclasses import replace
 from typing import Any, Optional
 
 import numpy as np
 from lightning.pytorch.callbacks import EarlyStopping
 
+from ..forking.adaptive import AdaptiveChoice
 from ..forking.training import ValidationCurve
 from ..iqf.estimator import IQFEstimator
 from .combine import combine, stretch
@@ -145,3 +148,29 @@ def held_back(
             "IQFEstimator, or longer series."
         )
     return pasts, windows
+
+
+def other_anchor(network: Any) -> Optional[AdaptiveChoice]:
+    """Trained ``network``'s ``anchor="auto"`` choice at the other naive
+    anchor: the last value where it chose a season (its season, context and
+    lags kept), the best-scored season that its context and lags reach where
+    it chose the last value; ``None`` where it chose nothing (a fixed anchor)
+    or no season was tried or fits (yearly data)."""
+    adaptive = (getattr(network, "choices", None) or {}).get("adaptive")
+    if adaptive is None:
+        return None
+    choice = AdaptiveChoice(**adaptive)
+    if choice.anchor == "seasonal":
+        return replace(choice, anchor="last")
+    seasons = {
+        int(s): v
+        for s, v in choice.scores.items()
+        if int(s) > 1
+        and np.isfinite(v)
+        and int(s) <= choice.context_length + max(choice.lags_seq)
+    }
+    if not seasons:
+        return None
+    return replace(
+        choice, anchor="seasonal", season_length=min(seasons, key=seasons.get)
+    )

@@ -1,0 +1,122 @@
+"""The ensemble's member of networks at the other anchor (``"other_anchor"``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from gluonts.model.predictor import Predictor
+from test_ensemble import LEVELS, _seasonal_series, _tiny_network
+
+from gluonts_qf import IQFEnsembleEstimator
+from gluonts_qf.model.ensemble.combine import quantiles_at
+from gluonts_qf.model.ensemble.predictor import network_members, statistical_member
+from gluonts_qf.model.ensemble.windows import other_anchor
+from gluonts_qf.model.forking.adaptive import AdaptiveChoice
+
+
+class _Trained:
+    """A stand-in for a trained network: only its recorded choice."""
+
+    def __init__(self, adaptive) -> None:
+        self.choices = {"adaptive": adaptive}
+
+
+def _choice(anchor, season, context, lags, scores) -> dict:
+    return AdaptiveChoice(anchor, season, context, lags, scores, 500).as_dict()
+
+
+def test_other_anchor_of_each_choice():
+    """A seasonal pick gets the last value (its season, context and lags
+    kept); a last-value pick the best-scored season that its context and lags
+    reach; nothing where no season was tried or none fits, or nothing was
+    chosen."""
+    seasonal = _choice("seasonal", 24, 168, [24, 48, 72], {1: 0.2, 24: 0.05, 168: 0.06})
+    other = other_anchor(_Trained(seasonal))
+    assert (other.anchor, other.season_length) == ("last", 24)
+    assert (other.context_length, other.lags_seq) == (168, [24, 48, 72])
+
+    last = _choice("last", 1, 52, [1, 2, 3], {1: 0.06, 13: 0.09, 52: 0.08})
+    other = other_anchor(_Trained(last))
+    assert (other.anchor, other.season_length) == ("seasonal", 52)  # 0.08 < 0.09
+    assert (other.context_length, other.lags_seq) == (52, [1, 2, 3])
+
+    short = _choice("last", 1, 20, [1, 2, 3], {1: 0.06, 13: 0.09, 52: 0.08})
+    assert other_anchor(_Trained(short)).season_length == 13  # 52 > 20 + 3
+    assert other_anchor(_Trained(_choice("last", 1, 4, [1, 2, 3], {1: 0.2}))) is None
+    assert other_anchor(_Trained(None)) is None
+    assert other_anchor(object()) is None
+
+
+def test_the_other_anchor_member_is_weighed_averaged_exactly_and_round_trips(
+    tmp_path,
+):
+    """On hourly data with a daily season the network's anchor is seasonal,
+    so the member's two networks (the held-back window's, all the data's)
+    forecast from the last value; it is weighed like every member and the
+    forecast is the weighted average of the members' quantiles, after a
+    round trip too."""
+    est = IQFEnsembleEstimator(
+        network=_tiny_network(tmp_path / "train", batches=2),
+        members=["other_anchor", "naive_intervals"],
+        step=0.1,
+    )
+    data = _seasonal_series(5)
+    predictor = est.train(data)
+    assert predictor.choices["network"]["adaptive"]["anchor"] == "seasonal"
+    assert set(predictor.choices["weights"]) == {
+        "network",
+        "other_anchor",
+        "naive_intervals",
+    }
+    others = predictor.neural["other_anchor"]
+    assert len(others) == 2
+    for net in others:
+        assert net.prediction_net.model.encoder.anchor == "last"
+    predictor.weights = {"network": 0.3, "other_anchor": 0.5, "naive_intervals": 0.2}
+    u = [0.07, 0.3, 0.5, 0.83]
+    got = np.stack(
+        [f.distribution.quantile(u).numpy() for f in predictor.predict(data)]
+    )
+    levels = np.asarray(LEVELS)
+    nets = network_members(predictor.networks, data, levels)
+    alts = network_members(others, data, levels, True)
+    naive = statistical_member("naive_intervals", "h", 6, data, levels)
+    want = sum(0.3 / len(nets) * quantiles_at(levels, *m, u) for m in nets)
+    want = want + sum(0.5 / len(alts) * quantiles_at(levels, *m, u) for m in alts)
+    want = want + 0.2 * quantiles_at(levels, *naive, u)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    (tmp_path / "saved").mkdir()
+    predictor.serialize(tmp_path / "saved")
+    loaded = Predictor.deserialize(tmp_path / "saved")
+    again = np.stack([f.distribution.quantile(u).numpy() for f in loaded.predict(data)])
+    np.testing.assert_allclose(again, got, rtol=1e-12)
+
+
+def test_no_other_anchor_without_a_season(tmp_path):
+    """Yearly data try no season: the member is left out (no training for it,
+    no weight), and the ensemble is the one without it."""
+    rng = np.random.default_rng(0)
+    data = [
+        {
+            "start": pd.Period("1990", freq="Y"),
+            "target": 50 + np.cumsum(rng.normal(size=30)),
+            "item_id": f"y{i}",
+        }
+        for i in range(4)
+    ]
+    est = IQFEnsembleEstimator(
+        network=_tiny_network(tmp_path, batches=1, freq="Y", horizon=3),
+        members=["other_anchor", "naive_intervals"],
+        step=0.1,
+    )
+    predictor = est.train(data)
+    assert set(predictor.choices["weights"]) == {"network", "naive_intervals"}
+    assert predictor.neural == {}
+    assert len(list(predictor.predict(data))) == 4
+
+
+@pytest.mark.parametrize("members", [["other_anchor"], ["feedforward", "other_anchor"]])
+def test_other_anchor_members_are_known(tmp_path, members):
+    est = IQFEnsembleEstimator(network=_tiny_network(tmp_path, 1), members=members)
+    assert "other_anchor" in est.neural
