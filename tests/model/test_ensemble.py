@@ -416,19 +416,51 @@ def test_lean_moves_the_prior_to_the_trained_members_in_proportion():
     assert lean([0.1, 0.3, 0.6], 2, 0.3).sum() == pytest.approx(1.0)
 
 
+def trained_with_member(root, name: str):
+    """``(predictor, data)``: a tiny ensemble with neural member ``name`` and
+    the naive member, trained on five seasonal hourly series."""
+    est = IQFEnsembleEstimator(
+        network=_tiny_network(root / "train", batches=2),
+        members=[name, "naive_intervals"],
+        step=0.1,
+    )
+    data = _seasonal_series(5)
+    return est.train(data), data
+
+
+def assert_exact_average(predictor, data, name: str, root) -> None:
+    """With every member forced into the average, the forecast is exactly the
+    weighted average of the members' quantiles (in the knots' range the
+    average commutes with interpolation), an IQF, and so after a round trip."""
+    predictor.weights = {"network": 0.3, name: 0.5, "naive_intervals": 0.2}
+    u = [0.07, 0.3, 0.5, 0.83]
+    got = np.stack(
+        [f.distribution.quantile(u).numpy() for f in predictor.predict(data)]
+    )
+    levels = np.asarray(LEVELS)
+    nets = network_members(predictor.networks, data, levels)
+    mine = network_members(predictor.neural[name], data, levels, True)
+    naive = statistical_member("naive_intervals", "h", 6, data, levels)
+    want = sum(0.3 / len(nets) * quantiles_at(levels, *m, u) for m in nets)
+    want = want + sum(0.5 / len(mine) * quantiles_at(levels, *m, u) for m in mine)
+    want = want + 0.2 * quantiles_at(levels, *naive, u)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    for fc in predictor.predict(data[:1]):
+        assert isinstance(fc.distribution, IQF)
+    (root / "saved").mkdir()
+    predictor.serialize(root / "saved")
+    loaded = Predictor.deserialize(root / "saved")
+    assert len(loaded.neural[name]) == len(predictor.neural[name])
+    again = np.stack([f.distribution.quantile(u).numpy() for f in loaded.predict(data)])
+    np.testing.assert_allclose(again, got, rtol=1e-12)
+
+
 def test_a_feedforward_member_is_weighed_averaged_exactly_and_round_trips(tmp_path):
     """A feed-forward network with an IQF head at the network's knots joins the
     ensemble: trained per window and on all the data, weighed like the others,
     and the forecast is exactly the weighted average of every member's
-    quantiles (in the knots' range the average commutes with interpolation);
-    the member averages ``NEURAL_SEEDS`` networks of each training."""
-    est = IQFEnsembleEstimator(
-        network=_tiny_network(tmp_path / "train", batches=2),
-        members=["feedforward", "naive_intervals"],
-        step=0.1,
-    )
-    data = _seasonal_series(5)
-    predictor = est.train(data)
+    quantiles; the member averages ``NEURAL_SEEDS`` networks of each training."""
+    predictor, data = trained_with_member(tmp_path, "feedforward")
     choices = predictor.choices
     assert set(choices["weights"]) == {"network", "feedforward", "naive_intervals"}
     fitted = np.array([choices["fitted_weights"][k] for k in choices["weights"]])
@@ -437,28 +469,7 @@ def test_a_feedforward_member_is_weighed_averaged_exactly_and_round_trips(tmp_pa
     )
     assert np.isfinite(choices["validation_wql"]["feedforward"])
     assert len(predictor.neural["feedforward"]) == 2 * NEURAL_SEEDS
-    # force every member into the average to check it exactly
-    predictor.weights = {"network": 0.3, "feedforward": 0.5, "naive_intervals": 0.2}
-    u = [0.07, 0.3, 0.5, 0.83]
-    got = np.stack(
-        [f.distribution.quantile(u).numpy() for f in predictor.predict(data)]
-    )
-    levels = np.asarray(LEVELS)
-    nets = network_members(predictor.networks, data, levels)
-    ffs = network_members(predictor.neural["feedforward"], data, levels, True)
-    naive = statistical_member("naive_intervals", "h", 6, data, levels)
-    want = sum(0.3 / len(nets) * quantiles_at(levels, *m, u) for m in nets)
-    want = want + sum(0.5 / len(ffs) * quantiles_at(levels, *m, u) for m in ffs)
-    want = want + 0.2 * quantiles_at(levels, *naive, u)
-    np.testing.assert_allclose(got, want, rtol=1e-6)
-    for fc in predictor.predict(data[:1]):
-        assert isinstance(fc.distribution, IQF)
-    (tmp_path / "saved").mkdir()
-    predictor.serialize(tmp_path / "saved")
-    loaded = Predictor.deserialize(tmp_path / "saved")
-    assert len(loaded.neural["feedforward"]) == 2 * NEURAL_SEEDS
-    again = np.stack([f.distribution.quantile(u).numpy() for f in loaded.predict(data)])
-    np.testing.assert_allclose(again, got, rtol=1e-12)
+    assert_exact_average(predictor, data, "feedforward", tmp_path)
 
 
 class _EpochCounter(pl.Callback):

@@ -5,12 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from gluonts.model.predictor import Predictor
-from test_ensemble import LEVELS, _seasonal_series, _tiny_network
+from test_ensemble import _tiny_network, assert_exact_average, trained_with_member
 
 from gluonts_qf import IQFEnsembleEstimator
-from gluonts_qf.model.ensemble.combine import quantiles_at
-from gluonts_qf.model.ensemble.predictor import network_members, statistical_member
 from gluonts_qf.model.ensemble.windows import other_anchor
 from gluonts_qf.model.forking.adaptive import AdaptiveChoice
 
@@ -56,13 +53,7 @@ def test_the_other_anchor_member_is_weighed_averaged_exactly_and_round_trips(
     forecast from the last value; it is weighed like every member and the
     forecast is the weighted average of the members' quantiles, after a
     round trip too."""
-    est = IQFEnsembleEstimator(
-        network=_tiny_network(tmp_path / "train", batches=2),
-        members=["other_anchor", "naive_intervals"],
-        step=0.1,
-    )
-    data = _seasonal_series(5)
-    predictor = est.train(data)
+    predictor, data = trained_with_member(tmp_path, "other_anchor")
     assert predictor.choices["network"]["adaptive"]["anchor"] == "seasonal"
     assert set(predictor.choices["weights"]) == {
         "network",
@@ -73,24 +64,7 @@ def test_the_other_anchor_member_is_weighed_averaged_exactly_and_round_trips(
     assert len(others) == 2
     for net in others:
         assert net.prediction_net.model.encoder.anchor == "last"
-    predictor.weights = {"network": 0.3, "other_anchor": 0.5, "naive_intervals": 0.2}
-    u = [0.07, 0.3, 0.5, 0.83]
-    got = np.stack(
-        [f.distribution.quantile(u).numpy() for f in predictor.predict(data)]
-    )
-    levels = np.asarray(LEVELS)
-    nets = network_members(predictor.networks, data, levels)
-    alts = network_members(others, data, levels, True)
-    naive = statistical_member("naive_intervals", "h", 6, data, levels)
-    want = sum(0.3 / len(nets) * quantiles_at(levels, *m, u) for m in nets)
-    want = want + sum(0.5 / len(alts) * quantiles_at(levels, *m, u) for m in alts)
-    want = want + 0.2 * quantiles_at(levels, *naive, u)
-    np.testing.assert_allclose(got, want, rtol=1e-6)
-    (tmp_path / "saved").mkdir()
-    predictor.serialize(tmp_path / "saved")
-    loaded = Predictor.deserialize(tmp_path / "saved")
-    again = np.stack([f.distribution.quantile(u).numpy() for f in loaded.predict(data)])
-    np.testing.assert_allclose(again, got, rtol=1e-12)
+    assert_exact_average(predictor, data, "other_anchor", tmp_path)
 
 
 def test_no_other_anchor_without_a_season(tmp_path):

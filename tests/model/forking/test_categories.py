@@ -42,19 +42,14 @@ def _wavy(seed: int, n: int = 60) -> np.ndarray:
     return 10 + np.sin(np.arange(n) / 3) + 0.3 * rng.normal(size=n)
 
 
+#: A network small enough to train in a second; embeddings of 3 numbers.
+TINY = dict(context_length=8, anchor="last", hidden_size=8, decoder_hidden=4)
+TINY.update(embedding_dim=3, batch_size=8, num_batches_per_epoch=4)
+
+
 def _estimator(tmp_path, **kwargs) -> IQFEstimator:
     return IQFEstimator(
-        freq="h",
-        prediction_length=H,
-        context_length=8,
-        anchor="last",
-        hidden_size=8,
-        decoder_hidden=4,
-        embedding_dim=3,
-        batch_size=8,
-        num_batches_per_epoch=4,
-        trainer_kwargs=trainer_kwargs(tmp_path, 1),
-        **kwargs,
+        "h", H, trainer_kwargs=trainer_kwargs(tmp_path, 1), **TINY, **kwargs
     )
 
 
