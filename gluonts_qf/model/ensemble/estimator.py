@@ -10,9 +10,10 @@ What the strongest forecasting systems do with local and global models
 2. for each window, train the network (an :class:`~gluonts_qf.IQFEstimator`;
    it stops early when its forecast of the window stops improving) and the
    neural members (:mod:`.neural`: a feed-forward network with an IQF
-   head, the network at its other naive anchor) on what comes before it, forecast the window with them and with every
-   statistical member (statsforecast's AutoETS, AutoTheta, a seasonal naive
-   with intervals, ... refitted per series, :mod:`gluonts_qf.model.statistical`);
+   head, the network at its other naive anchor) on what comes before it,
+   forecast the window with them and with every statistical member
+   (statsforecast's AutoETS, AutoTheta, a seasonal naive with intervals, ...
+   refitted per series, :mod:`gluonts_qf.model.statistical`);
 3. choose the weights of the level-by-level average of their quantile
    functions that minimise the quantile loss over the windows
    (:func:`.combine.fit_weights`), then move ``network_prior`` of them to the
