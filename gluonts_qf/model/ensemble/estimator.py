@@ -95,10 +95,9 @@ class IQFEnsembleEstimator(Estimator):
     members
         The other members: neural ones (:data:`.neural.NEURAL_MEMBERS`:
         ``"feedforward"``, trained on the network's budget, in seconds;
-        ``"other_anchor"``, the IQF network at the naive anchor its
-        ``anchor="auto"`` backtest did not pick, one network per training, left
-        out where there is no other, as on yearly data) and statistical ones,
-        names of :data:`gluonts_qf.model.statistical.MODELS`.
+        ``"other_anchor"``, the IQF network at the anchor its backtest did not
+        pick, left out where there is none, as on yearly data) and statistical
+        ones, names of :data:`gluonts_qf.model.statistical.MODELS`.
     step
         Grid step of the weights (each a multiple of it).
     member_context
