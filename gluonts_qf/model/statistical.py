@@ -79,8 +79,11 @@ def statistical_predictor(
 
     base = getattr(wrappers, MODELS[name][0])
     cap = max_context or MODELS[name][1]
-    season = season_length or get_seasonality(freq)
-    season = {} if name in SEASONLESS else {"season_length": season}
+    season = (
+        {}
+        if name in SEASONLESS
+        else {"season_length": season_length or get_seasonality(freq)}
+    )
     tails = sorted({float(u) for u in levels if abs(float(u) - 0.5) > 1e-12})
     return _capped(base)(
         prediction_length=prediction_length,
