@@ -212,16 +212,18 @@ def test_fit_tails_recovers_how_heavy_each_tail_is():
     assert min(TAIL_FACTORS) == 0.25 and max(TAIL_FACTORS) == 4.0
 
 
-def _seasonal_series(n: int, length: int = 96) -> list[dict]:
+def _seasonal_series(
+    n: int, length: int = 96, freq: str = "h", period: int = 24
+) -> list[dict]:
     rng = np.random.default_rng(2)
     t = np.arange(length)
-    start = pd.Period("2024-01-01 00:00", freq="h")
+    start = pd.Period("2024-01-01 00:00", freq=freq)
     return [
         {
             "start": start,
             "target": 20
             + i
-            + 5 * np.sin(2 * np.pi * t / 24)
+            + 5 * np.sin(2 * np.pi * t / period)
             + rng.normal(0, 0.2, length),
             "item_id": f"s{i}",
         }
@@ -416,15 +418,16 @@ def test_lean_moves_the_prior_to_the_trained_members_in_proportion():
     assert lean([0.1, 0.3, 0.6], 2, 0.3).sum() == pytest.approx(1.0)
 
 
-def trained_with_member(root, name: str):
+def trained_with_member(root, name: str, freq: str = "h", period: int = 24):
     """``(predictor, data)``: a tiny ensemble with neural member ``name`` and
-    the naive member, trained on five seasonal hourly series."""
+    the naive member, trained on five series of frequency ``freq`` with a
+    season of ``period`` steps."""
     est = IQFEnsembleEstimator(
-        network=_tiny_network(root / "train", batches=2),
+        network=_tiny_network(root / "train", batches=2, freq=freq),
         members=[name, "naive_intervals"],
         step=0.1,
     )
-    data = _seasonal_series(5)
+    data = _seasonal_series(5, freq=freq, period=period)
     return est.train(data), data
 
 
@@ -440,7 +443,10 @@ def assert_exact_average(predictor, data, name: str, root) -> None:
     levels = np.asarray(LEVELS)
     nets = network_members(predictor.networks, data, levels)
     mine = network_members(predictor.neural[name], data, levels, True)
-    naive = statistical_member("naive_intervals", "h", 6, data, levels)
+    season = predictor.member_seasons.get("naive_intervals")
+    naive = statistical_member(
+        "naive_intervals", predictor.freq, 6, data, levels, season_length=season
+    )
     want = sum(0.3 / len(nets) * quantiles_at(levels, *m, u) for m in nets)
     want = want + sum(0.5 / len(mine) * quantiles_at(levels, *m, u) for m in mine)
     want = want + 0.2 * quantiles_at(levels, *naive, u)

@@ -5,11 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_ensemble import _tiny_network, assert_exact_average, trained_with_member
+from test_ensemble import (
+    _seasonal_series,
+    _tiny_network,
+    assert_exact_average,
+    trained_with_member,
+)
 
 from gluonts_qf import IQFEnsembleEstimator
 from gluonts_qf.model.ensemble.windows import other_anchor
 from gluonts_qf.model.forking.adaptive import AdaptiveChoice
+from gluonts_qf.runs.run import seed_everything
 
 
 class _Trained:
@@ -45,16 +51,31 @@ def test_other_anchor_of_each_choice():
     assert other_anchor(object()) is None
 
 
+def test_no_other_anchor_where_the_calendar_season_was_chosen():
+    """A seasonal pick at the frequency's own season (GluonTS's: 24 for
+    hourly data) is not hedged; one at a longer season (52 for weekly data,
+    whose GluonTS season is 1), or without a frequency, is."""
+    hourly = _choice("seasonal", 24, 168, [24, 48, 72], {1: 0.2, 24: 0.05})
+    assert other_anchor(_Trained(hourly), "h") is None
+    assert other_anchor(_Trained(hourly), "D").anchor == "last"
+    assert other_anchor(_Trained(hourly)).anchor == "last"
+    weekly = _choice("seasonal", 52, 208, [1, 52], {1: 0.2, 52: 0.05})
+    assert other_anchor(_Trained(weekly), "W").anchor == "last"
+    last = _choice("last", 1, 48, [1, 2, 3], {1: 0.05, 24: 0.06})
+    assert other_anchor(_Trained(last), "h").season_length == 24
+
+
 def test_the_other_anchor_member_is_weighed_averaged_exactly_and_round_trips(
     tmp_path,
 ):
-    """On hourly data with a daily season the network's anchor is seasonal,
-    so the member's two networks (the held-back window's, all the data's)
-    forecast from the last value; it is weighed like every member and the
-    forecast is the weighted average of the members' quantiles, after a
-    round trip too."""
-    predictor, data = trained_with_member(tmp_path, "other_anchor")
-    assert predictor.choices["network"]["adaptive"]["anchor"] == "seasonal"
+    """On daily data with a weekly season (GluonTS's season for daily data
+    is 1) the network's anchor is the weekly one, so the member's two
+    networks (the held-back window's, all the data's) forecast from the last
+    value; it is weighed like every member and the forecast is the weighted
+    average of the members' quantiles, after a round trip too."""
+    predictor, data = trained_with_member(tmp_path, "other_anchor", "D", 7)
+    adaptive = predictor.choices["network"]["adaptive"]
+    assert (adaptive["anchor"], adaptive["season_length"]) == ("seasonal", 7)
     assert set(predictor.choices["weights"]) == {
         "network",
         "other_anchor",
@@ -88,6 +109,46 @@ def test_no_other_anchor_without_a_season(tmp_path):
     assert set(predictor.choices["weights"]) == {"network", "naive_intervals"}
     assert predictor.neural == {}
     assert len(list(predictor.predict(data))) == 4
+
+
+def _forecasts(predictor, data, networks=None) -> np.ndarray:
+    if networks is not None:
+        predictor = networks
+    u = [0.05, 0.5, 0.95]
+    return np.stack(
+        [f.distribution.quantile(u).numpy() for f in predictor.predict(data)]
+    )
+
+
+@pytest.mark.parametrize("freq, period", [("h", 24), ("D", 7)])
+def test_the_member_leaves_the_default_networks_as_they_are(tmp_path, freq, period):
+    """The member trains after the default's networks, so they are the same
+    networks with it or without (a seeded run); on hourly data with a daily
+    season, the calendar's own, it is left out and the forecast is the
+    default's to every digit."""
+    data = _seasonal_series(5, freq=freq, period=period)
+    trained = []
+    for k, members in enumerate(
+        [["naive_intervals"], ["other_anchor", "naive_intervals"]]
+    ):
+        est = IQFEnsembleEstimator(
+            network=_tiny_network(tmp_path / str(k), batches=2, freq=freq),
+            members=members,
+            step=0.1,
+        )
+        seed_everything(0)
+        trained.append(est.train(data))
+    without, with_member = trained
+    assert len(with_member.networks) == len(without.networks) == 3
+    for a, b in zip(without.networks, with_member.networks):
+        np.testing.assert_array_equal(_forecasts(a, data), _forecasts(b, data))
+    if freq == "h":
+        assert "other_anchor" not in with_member.choices["weights"]
+        np.testing.assert_array_equal(
+            _forecasts(without, data), _forecasts(with_member, data)
+        )
+    else:
+        assert "other_anchor" in with_member.choices["weights"]
 
 
 @pytest.mark.parametrize("members", [["other_anchor"], ["feedforward", "other_anchor"]])

@@ -8,12 +8,13 @@ What the strongest forecasting systems do with local and global models
    :data:`VALIDATION_MAX_SERIES`) training series (and, with ``windows > 1``,
    the windows before them);
 2. for each window, train the network (an :class:`~gluonts_qf.IQFEstimator`;
-   it stops early when its forecast of the window stops improving) and the
-   neural members (:mod:`.neural`: a feed-forward network with an IQF
-   head, the network at its other naive anchor) on what comes before it,
-   forecast the window with them and with every statistical member
-   (statsforecast's AutoETS, AutoTheta, a seasonal naive with intervals, ...
-   refitted per series, :mod:`gluonts_qf.model.statistical`);
+   it stops early when its forecast of the window stops improving) on what
+   comes before it, forecast the window with it and with every statistical
+   member (statsforecast's AutoETS, AutoTheta, a seasonal naive with
+   intervals, ... refitted per series, :mod:`gluonts_qf.model.statistical`),
+   and, once the networks of step 4 have trained, with the neural members
+   (:mod:`.neural`: a feed-forward network with an IQF head, the network at
+   its other naive anchor), trained the same way;
 3. choose the weights of the level-by-level average of their quantile
    functions that minimise the quantile loss over the windows
    (:func:`.combine.fit_weights`), then move ``network_prior`` of them to the
@@ -62,12 +63,11 @@ from .defaults import (
     VALIDATION_MAX_SERIES,
     VALIDATION_WINDOWS,
 )
-from .neural import NEURAL_MEMBERS, OTHER, train_neural
+from .neural import NEURAL_MEMBERS, OTHER, train_members
 from .predictor import (
     CONTINUED,
     NETWORK,
     QuantileEnsemblePredictor,
-    averaged_member,
     network_members,
     statistical_member,
 )
@@ -267,10 +267,7 @@ class IQFEnsembleEstimator(Estimator):
         data = list(training_data)
         T = self.prediction_length
         levels = np.asarray(self.network.distr_output.knot_levels)
-        names = [NETWORK, *self.neural, *self.statistical]
-        scored, observed, nets = [], [], []
-        neural: dict[str, list] = {name: [] for name in self.neural}
-        curves, window_members = [], []
+        nets, curves, windows = [], [], []
         for k, (heads, futures) in enumerate(
             validation_windows(data, T, self.windows, VALIDATION_MAX_SERIES)
         ):
@@ -285,27 +282,36 @@ class IQFEnsembleEstimator(Estimator):
                 ]
                 nets.append(network.train(part, validation_data=whole, **kwargs))
                 curves.append(curve)
-            if k == 0:  # its choices: the naive member's season, the other anchor
+            if k == 0:  # its choice of anchor sets the naive member's season
                 seasons = self._member_seasons(nets[0])
-                other = other_anchor(nets[0])
-                if other is None and OTHER in self.neural:
-                    neural.pop(OTHER)
-                    names.remove(OTHER)
             members = network_members(nets[-1:], heads, levels)
-            for name in neural:
-                trained = train_neural(name, self.network, part, other, **kwargs)
-                neural[name].append(trained)
-                members.append(averaged_member(trained, heads, levels, True))
             members += [
                 statistical_member(
                     m, self.freq, T, heads, levels, self.member_context, seasons.get(m)
                 )
                 for m in self.statistical
             ]
-            window_members.append(members)
-            q = np.stack([quantiles_at(levels, *m, SCORED_LEVELS) for m in members])
-            scored.append(q.reshape(len(names), -1, len(SCORED_LEVELS)))  # (M, N*T, L)
-            observed.append(np.stack(futures).reshape(-1))
+            windows.append((part, heads, futures, members))
+        final = self.network
+        if curves:  # as many epochs as were best on the last window
+            final = with_trainer(self.network, max_epochs=curves[0].best_epochs)
+        # each from its own initialisation (the generators run on)
+        full = [final.train(data, **kwargs) for _ in range(self.seeds)]
+        # the neural members train after the default's networks, so these
+        # are the same networks with them or without
+        other = other_anchor(nets[0], self.freq)
+        wanted = [n for n in self.neural if other is not None or n != OTHER]
+        neural, window_members = train_members(
+            wanted, (self.network, final), windows, data, levels, other, **kwargs
+        )
+        names = [NETWORK, *neural, *self.statistical]
+        scored = [
+            np.stack(
+                [quantiles_at(levels, *m, SCORED_LEVELS) for m in members]
+            ).reshape(len(names), -1, len(SCORED_LEVELS))  # (M, N*T, L)
+            for members in window_members
+        ]
+        observed = [np.stack(w[2]).reshape(-1) for w in windows]
         fitted, alone = fit_weights(
             np.concatenate(scored, axis=1),
             np.concatenate(observed),
@@ -336,16 +342,6 @@ class IQFEnsembleEstimator(Estimator):
                 lower_bound=lower,
                 shared=self.tails == "window_shared",
             )
-        final = self.network
-        if curves:  # as many epochs as were best on the last window
-            final = with_trainer(self.network, max_epochs=curves[0].best_epochs)
-        # each from its own initialisation (the generators run on)
-        full = [final.train(data, **kwargs) for _ in range(self.seeds)]
-        for name in neural:
-            # the other anchor's network trains as the network does
-            network = final if name == OTHER else self.network
-            again = train_neural(name, network, data, other, **kwargs)
-            neural[name] = [*neural[name][0], *again]
         choices = {
             "weights": dict(zip(names, map(float, weights))),
             "fitted_weights": dict(zip(names, map(float, fitted))),

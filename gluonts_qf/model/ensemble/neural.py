@@ -83,6 +83,41 @@ def train_neural(
         ]
 
 
+def train_members(
+    names: list,
+    networks: tuple,
+    windows: list,
+    data: list,
+    levels: np.ndarray,
+    other: Any = None,
+    **kwargs: Any,
+) -> tuple[dict[str, list], list[list]]:
+    """The neural members ``names`` of an ensemble whose network has trained:
+    ``({name: its trained networks}, window members)``. Each trains on the
+    series before each window of ``windows`` (``(part, heads, futures,
+    members)``, ``members`` the network's forecast of the window and then the
+    statistical members') and forecasts it, then on all of ``data``; its
+    networks are the window's first and those of all the data. ``networks``:
+    the ensemble's network and the one trained on all the data (whose epochs
+    the other anchor's network takes). The window members are ``members``
+    with the neural ones after the network's."""
+    from .predictor import averaged_member
+
+    network, final = networks
+    trained, members = {}, [[w[3][0]] for w in windows]
+    for name in names:
+        per_window = [
+            train_neural(name, network, part, other, **kwargs) for part, *_ in windows
+        ]
+        for nets, w, into in zip(per_window, windows, members):
+            into.append(averaged_member(nets, w[1], levels, True))
+        again = train_neural(
+            name, final if name == OTHER else network, data, other, **kwargs
+        )
+        trained[name] = [*per_window[0], *again]
+    return trained, [[*m, *w[3][1:]] for m, w in zip(members, windows)]
+
+
 def as_float32(entries: list) -> list[dict[str, Any]]:
     """The entries with float32 targets (GluonTS's feed-forward network takes
     its input as given, and its weights are float32)."""
