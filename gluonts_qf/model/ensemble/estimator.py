@@ -96,7 +96,8 @@ class IQFEnsembleEstimator(Estimator):
         The other members: neural ones (:data:`.neural.NEURAL_MEMBERS`:
         ``"feedforward"``, trained on the network's budget, in seconds;
         ``"other_anchor"``, the IQF network at the anchor its backtest did not
-        pick, left out where there is none, as on yearly data) and statistical
+        pick, left out where there is none, as on yearly data, or where it
+        picked the frequency's own season) and statistical
         ones, names of :data:`gluonts_qf.model.statistical.MODELS`.
     step
         Grid step of the weights (each a multiple of it).
