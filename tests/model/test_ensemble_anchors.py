@@ -143,12 +143,14 @@ def test_the_member_leaves_the_default_networks_as_they_are(tmp_path, freq, peri
     for a, b in zip(without.networks, with_member.networks):
         np.testing.assert_array_equal(_forecasts(a, data), _forecasts(b, data))
     if freq == "h":
+        assert with_member.choices["other_anchor"] is None
         assert "other_anchor" not in with_member.choices["weights"]
         np.testing.assert_array_equal(
             _forecasts(without, data), _forecasts(with_member, data)
         )
     else:
         assert "other_anchor" in with_member.choices["weights"]
+        assert with_member.choices["other_anchor"]["anchor"] == "last"
 
 
 @pytest.mark.parametrize("members", [["other_anchor"], ["feedforward", "other_anchor"]])

@@ -350,6 +350,8 @@ class IQFEnsembleEstimator(Estimator):
             "validation_series": len(observed[0]) // T,
             "validation_windows": len(observed),
             "lower_bound": lower,
+            # the other anchor's choice, None where it is left out
+            "other_anchor": None if other is None else other.as_dict(),
             "member_seasons": seasons,
             "spread": None
             if factors is None
