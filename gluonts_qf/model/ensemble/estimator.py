@@ -303,7 +303,8 @@ class IQFEnsembleEstimator(Estimator):
         other = other_anchor(nets[0], self.freq)
         wanted = [n for n in self.neural if other is not None or n != OTHER]
         neural, window_members = train_members(
-            wanted, (self.network, final), windows, data, levels, other, **kwargs
+            wanted, (self.network, final, self.seeds), windows, data, levels, other,
+            **kwargs,
         )
         names = [NETWORK, *neural, *self.statistical]
         scored = [

@@ -15,7 +15,7 @@ The held-back windows weigh it like every other member.
 ``"other_anchor"``: the ensemble's IQF network at the naive anchor its
 ``anchor="auto"`` backtest did not pick (the last value where it picked a
 season, the best season where it picked the last value), one network per
-training: the backtest's margin picks one anchor for the whole dataset, the
+window and as many of all the data as the ensemble's own: the backtest's margin picks one anchor for the whole dataset, the
 held-back window weighs both (m4_weekly: mean wQL -12%, kdd_cup_2018 -15%,
 docs/benchmarks.md). Where the backtest chose the frequency's own season
 (GluonTS's: 24 for hourly data, 12 for monthly) it is left out.
@@ -103,12 +103,13 @@ def train_members(
     members)``, ``members`` the network's forecast of the window and then the
     statistical members') and forecasts it, then on all of ``data``; its
     networks are the window's first and those of all the data. ``networks``:
-    the ensemble's network and the one trained on all the data (whose epochs
-    the other anchor's network takes). The window members are ``members``
-    with the neural ones after the network's."""
+    the ensemble's network, the one trained on all the data (whose epochs the
+    other anchor's network takes) and how many of those the ensemble trains
+    (the other anchor's member trains as many). The window members are
+    ``members`` with the neural ones after the network's."""
     from .predictor import averaged_member
 
-    network, final = networks
+    network, final, seeds = networks
     trained, members = {}, [[w[3][0]] for w in windows]
     for name in names:
         per_window = [
@@ -116,9 +117,13 @@ def train_members(
         ]
         for nets, w, into in zip(per_window, windows, members):
             into.append(averaged_member(nets, w[1], levels, True))
-        again = train_neural(
-            name, final if name == OTHER else network, data, other, **kwargs
-        )
+        again = [
+            net
+            for _ in range(seeds if name == OTHER else 1)
+            for net in train_neural(
+                name, final if name == OTHER else network, data, other, **kwargs
+            )
+        ]
         trained[name] = [*per_window[0], *again]
     return trained, [[*m, *w[3][1:]] for m, w in zip(members, windows)]
 
