@@ -302,9 +302,9 @@ class IQFEnsembleEstimator(Estimator):
         # are the same networks with them or without
         other = other_anchor(nets[0], self.freq)
         wanted = [n for n in self.neural if other is not None or n != OTHER]
+        trained = (self.network, final, self.seeds)  # the other anchor's as many
         neural, window_members = train_members(
-            wanted, (self.network, final, self.seeds), windows, data, levels, other,
-            **kwargs,
+            wanted, trained, windows, data, levels, other, **kwargs
         )
         names = [NETWORK, *neural, *self.statistical]
         scored = [
