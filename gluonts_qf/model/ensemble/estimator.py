@@ -171,8 +171,8 @@ class IQFEnsembleEstimator(Estimator):
         How many networks are trained on all the training series, each from
         its own initialisation (the random generators run on, so a seeded
         run is repeatable); the forecast's network member is the equal
-        average of them and the network of the held-back window. Each one
-        more costs one more training.
+        average of them and the network of the held-back window, and so is
+        the other anchor's member. Each costs a training (two with it).
     """
 
     @validated()
