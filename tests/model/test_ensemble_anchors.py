@@ -81,8 +81,9 @@ def test_the_other_anchor_member_is_weighed_averaged_exactly_and_round_trips(
         "other_anchor",
         "naive_intervals",
     }
-    others = predictor.neural["other_anchor"]  # the window's, and as many as
-    assert len(others) == len(predictor.networks) == 3  # the network's of all
+    # the window's network and as many of all the data as the network member's
+    others = predictor.neural["other_anchor"]
+    assert len(others) == len(predictor.networks) == 3
     for net in others:
         assert net.prediction_net.model.encoder.anchor == "last"
     assert_exact_average(predictor, data, "other_anchor", tmp_path)

@@ -302,7 +302,7 @@ class IQFEnsembleEstimator(Estimator):
         # are the same networks with them or without
         other = other_anchor(nets[0], self.freq)
         wanted = [n for n in self.neural if other is not None or n != OTHER]
-        trained = (self.network, final, self.seeds)  # the other anchor's as many
+        trained = (self.network, final, self.seeds)  # seeds: the other's too
         neural, window_members = train_members(
             wanted, trained, windows, data, levels, other, **kwargs
         )

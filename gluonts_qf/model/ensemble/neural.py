@@ -15,9 +15,9 @@ The held-back windows weigh it like every other member.
 ``"other_anchor"``: the ensemble's IQF network at the naive anchor its
 ``anchor="auto"`` backtest did not pick (the last value where it picked a
 season, the best season where it picked the last value), one network per
-window and as many of all the data as the ensemble's own: the backtest's margin picks one anchor for the whole dataset, the
-held-back window weighs both (m4_weekly: mean wQL -12%, kdd_cup_2018 -15%,
-docs/benchmarks.md). Where the backtest chose the frequency's own season
+window and as many of all the data as the ensemble's own: the backtest's
+margin picks one anchor for the whole dataset, the held-back window weighs
+both (m4_weekly: mean wQL -12%, kdd_cup_2018 -15%, docs/benchmarks.md). Where the backtest chose the frequency's own season
 (GluonTS's: 24 for hourly data, 12 for monthly) it is left out.
 
 Neural members train after the ensemble's networks, so those are the same
@@ -72,14 +72,20 @@ def neural_estimator(name: str, network: Any):
 
 
 def train_neural(
-    name: str, network: Any, data: list, other: Any = None, **kwargs: Any
+    name: str,
+    network: Any,
+    data: list,
+    other: Any = None,
+    count: int = 1,
+    **kwargs: Any,
 ) -> list:
     """The trained networks of neural member ``name`` on ``data``: for
-    ``"other_anchor"`` one, ``network`` at the anchor ``other`` (an
-    :class:`~gluonts_qf.model.forking.adaptive.AdaptiveChoice`); otherwise
-    :data:`NEURAL_SEEDS`, one after another with the network's threads."""
+    ``"other_anchor"`` ``count``, ``network`` at the anchor ``other`` (an
+    :class:`~gluonts_qf.model.forking.adaptive.AdaptiveChoice`), one after
+    another; otherwise :data:`NEURAL_SEEDS`, one after another with the
+    network's threads."""
     if name == OTHER:
-        return [network.resolved(other).train(data, **kwargs)]
+        return [network.resolved(other).train(data, **kwargs) for _ in range(count)]
     data = as_float32(data)
     with torch_threads(network.num_threads):
         return [
@@ -117,13 +123,9 @@ def train_members(
         ]
         for nets, w, into in zip(per_window, windows, members):
             into.append(averaged_member(nets, w[1], levels, True))
-        again = [
-            net
-            for _ in range(seeds if name == OTHER else 1)
-            for net in train_neural(
-                name, final if name == OTHER else network, data, other, **kwargs
-            )
-        ]
+        again = train_neural(
+            name, final if name == OTHER else network, data, other, seeds, **kwargs
+        )
         trained[name] = [*per_window[0], *again]
     return trained, [[*m, *w[3][1:]] for m, w in zip(members, windows)]
 
