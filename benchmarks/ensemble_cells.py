@@ -45,6 +45,18 @@ def geomean_change(ratios: list) -> float:
     return float(np.exp(np.mean(np.log(ratios))) - 1)
 
 
+def summary_lines(summary: dict) -> list:
+    """The geometric-mean table of ``{(group, rule): [(body ratio, tails
+    ratio), ...]}``, one row per group and rule."""
+    lines = ["| group | rule | body change | tails change |", "|---|---|---|---|"]
+    for (group, k), r in sorted(summary.items()):
+        b, t = zip(*r)
+        lines.append(
+            f"| {group} | {k} | {geomean_change(b):+.1%} | {geomean_change(t):+.1%} |"
+        )
+    return lines
+
+
 def command(doc: str, run: Callable, report: Callable, name: str) -> None:
     """The benchmark's command line; cells go under ``benchmarks/results/name``."""
     p = argparse.ArgumentParser(description=doc.split("\n")[0])

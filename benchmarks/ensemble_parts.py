@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's gluonts_qf
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_datasets import BODY, DEVELOPMENT, TAILS  # noqa: E402
-from ensemble_cells import command, geomean_change  # noqa: E402
+from ensemble_cells import command, summary_lines  # noqa: E402
 
 #: Every statistical member whose parts are saved (the default's and more).
 STATISTICAL = ("auto_ets", "auto_theta", "naive_intervals")
@@ -240,14 +240,8 @@ def report(out: Path) -> str:
         "|---|---|---|---|---|---|---|---|",
         *rows,
         "",
-        "| group | rule | body change | tails change |",
-        "|---|---|---|---|",
+        *summary_lines(summary),
     ]
-    for (group, k), r in sorted(summary.items()):
-        b, t = zip(*r)
-        lines.append(
-            f"| {group} | {k} | {geomean_change(b):+.1%} | {geomean_change(t):+.1%} |"
-        )
     return "\n".join(lines)
 
 

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's gluonts_qf
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_datasets import BODY, DEVELOPMENT  # noqa: E402
-from ensemble_cells import command, geomean_change  # noqa: E402
+from ensemble_cells import command, summary_lines  # noqa: E402
 from ensemble_parts import LEVELS, scores  # noqa: E402
 
 
@@ -209,14 +209,8 @@ def report(out: Path) -> str:
         "|---|---|---|" + "---|" * (len(RULES) + 1),
         *rows,
         "",
-        "| group | rule | body change | tails change |",
-        "|---|---|---|---|",
+        *summary_lines(summary),
     ]
-    for (group, k), r in sorted(summary.items()):
-        b, t = zip(*r)
-        lines.append(
-            f"| {group} | {k} | {geomean_change(b):+.1%} | {geomean_change(t):+.1%} |"
-        )
     return "\n".join(lines)
 
 
