@@ -43,11 +43,10 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
 
     torch.set_num_threads(1)
     from gluonts_qf.model.ensemble import estimator as module
-    from gluonts_qf.model.ensemble.combine import combine
     from gluonts_qf.model.ensemble.defaults import NETWORK_PRIOR
     from gluonts_qf.model.ensemble.predictor import (
         NETWORK,
-        network_members,
+        averaged_member,
         statistical_member,
     )
     from gluonts_qf.model.ensemble.windows import held_back
@@ -58,44 +57,41 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
     original = module.fit_weights
 
     def recording(quantiles, y, levels, step=0.05):
-        seen.update(quantiles=np.asarray(quantiles), y=np.asarray(y), step=step)
+        seen.update(quantiles=np.asarray(quantiles), y=np.asarray(y))
         return original(quantiles, y, levels, step)
 
-    module.fit_weights = recording
     spec = RunSpec(dataset=dataset, model="iqf_ensemble", data_dir=data_dir,
                    seed=seed, baselines=[], quiet=True)  # fmt: skip
     prep = prepare(spec)
-    with tempfile.TemporaryDirectory() as root:
-        predictor, seconds = fit("iqf_ensemble", prep, Path(root))
-    module.fit_weights = original
+    module.fit_weights = recording
+    try:
+        with tempfile.TemporaryDirectory() as root:
+            predictor, seconds = fit("iqf_ensemble", prep, Path(root))
+    finally:
+        module.fit_weights = original
     T, levels = prep.prediction_length, np.asarray(predictor.knot_levels)
     inputs, labels = held_back(list(prep.test), T)
     names = list(predictor.choices["weights"])  # the order of the fit
     trained = predictor._trained()
-    parts = []
-    for name in names:
-        if name in trained:
-            nets = network_members(trained[name], inputs, levels, name != NETWORK)
-            w = [1 / len(nets)] * len(nets)
-            parts.append(combine(w, *zip(*nets)))
-        else:
-            parts.append(
-                statistical_member(
-                    name,
-                    prep.freq,
-                    T,
-                    inputs,
-                    levels,
-                    predictor.member_context,
-                    predictor.member_seasons.get(name),
-                )  # fmt: skip
-            )
+    parts = [
+        averaged_member(trained[name], inputs, levels, name != NETWORK)
+        if name in trained
+        else statistical_member(
+            name,
+            prep.freq,
+            T,
+            inputs,
+            levels,
+            predictor.member_context,
+            predictor.member_seasons.get(name),
+        )
+        for name in names
+    ]
     saved = {
         "window_q": seen["quantiles"],
         "window_y": seen["y"],
         "test_y": np.stack(labels),
         "weights": np.asarray([predictor.weights[n] for n in names]),
-        "fitted": np.asarray([predictor.choices["fitted_weights"][n] for n in names]),
         "prior": NETWORK_PRIOR,
         "trained_members": np.asarray([n in trained for n in names]),
         "train_seconds": seconds,
@@ -124,8 +120,9 @@ RULES = (
 )
 
 
-def rules(cell) -> dict:
-    """Each rule's test quantiles, (N * T, len(LEVELS))."""
+def rules(cell) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Each rule's test quantiles, (N * T, len(LEVELS)), with the global
+    weights refitted here and those the predictor recorded (to compare)."""
     from gluonts_qf.model.ensemble.combine import combine, fit_weights, quantiles_at
     from gluonts_qf.model.ensemble.defaults import SCORED_LEVELS
     from gluonts_qf.model.ensemble.windows import lean

@@ -17,8 +17,9 @@ The held-back windows weigh it like every other member.
 season, the best season where it picked the last value), one network per
 window and as many of all the data as the ensemble's own: the backtest's
 margin picks one anchor for the whole dataset, the held-back window weighs
-both (m4_weekly: mean wQL -12%, kdd_cup_2018 -15%, docs/benchmarks.md). Where the backtest chose the frequency's own season
-(GluonTS's: 24 for hourly data, 12 for monthly) it is left out.
+both (m4_weekly: mean wQL -12%, kdd_cup_2018 -15%, docs/benchmarks.md).
+Where the backtest chose the frequency's own season (GluonTS's: 24 for hourly
+data, 12 for monthly) it is left out.
 
 Neural members train after the ensemble's networks, so those are the same
 networks with the members or without, and a member the windows give no
