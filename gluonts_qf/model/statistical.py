@@ -1,6 +1,8 @@
 """The statistical forecasters a practitioner compares with, as GluonTS predictors.
 
-statsforecast's ``AutoETS``, ``AutoTheta``, ``AutoARIMA``, ``SeasonalNaive`` and
+statsforecast's ``AutoETS``, ``AutoTheta``, ``AutoARIMA``, ``AutoCES`` (complex
+exponential smoothing), ``DynamicOptimizedTheta`` (the M4 benchmark's DOTM:
+the one Theta model AutoTheta also chooses among), ``SeasonalNaive`` and
 ``RandomWalkWithDrift`` (the last value plus the average step) through GluonTS's
 own wrappers (``gluonts.ext.statsforecast``), each with its
 quantiles at the levels asked for, taken from its central prediction intervals
@@ -27,6 +29,8 @@ MODELS = {
     "auto_ets": ("AutoETSPredictor", 2000),
     "auto_theta": ("AutoThetaPredictor", 2000),
     "auto_arima": ("AutoARIMAPredictor", 500),
+    "auto_ces": ("AutoCESPredictor", 2000),
+    "dynamic_theta": ("DynamicOptimizedThetaPredictor", 2000),
     "naive_intervals": ("SeasonalNaivePredictor", 2000),
     "drift": ("RandomWalkWithDriftPredictor", 2000),
 }

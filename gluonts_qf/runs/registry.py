@@ -227,6 +227,8 @@ REGISTRY: dict[str, ModelEntry] = {
                 "auto_theta",
                 "auto_ets",
                 "auto_arima",
+                "auto_ces",
+                "dynamic_theta",
                 "drift",
             )
         ),

@@ -28,7 +28,10 @@ def test_filled_carries_the_last_observation_and_the_first_backwards():
     np.testing.assert_array_equal(_filled(np.full(3, np.nan)), [0, 0, 0])
 
 
-@pytest.mark.parametrize("name", ["naive_intervals", "auto_theta", "auto_ets", "drift"])
+@pytest.mark.parametrize(
+    "name",
+    ["naive_intervals", "auto_theta", "auto_ets", "auto_ces", "dynamic_theta", "drift"],
+)
 def test_quantiles_at_our_levels_median_is_the_mean(name):
     p = statistical_predictor(name, "M", 6, LEVELS)
     fc = p.predict_item(_entry(gaps=True))

@@ -46,6 +46,8 @@ def test_names_and_lookup():
         "auto_theta",
         "auto_ets",
         "auto_arima",
+        "auto_ces",
+        "dynamic_theta",
         "drift",
     )
     assert get_model("mqf2") is REGISTRY["mqf2"]
