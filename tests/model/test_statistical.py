@@ -85,3 +85,19 @@ def test_drift_continues_the_average_step_of_the_capped_history():
         np.testing.assert_allclose(fc.mean, want, rtol=1e-6)
         width = fc.quantile(0.95) - fc.quantile(0.05)
         assert np.all(np.diff(width) > 0)
+
+
+@pytest.mark.parametrize(
+    "name", ["naive_intervals", "auto_theta", "auto_ets", "auto_ces", "dynamic_theta"]
+)
+def test_a_noiseless_season_is_continued_at_the_frequencys_season(name):
+    """Eight years of a pure 12-month sine about 50: at GluonTS's season for
+    monthly data each seasonal model continues it; told the season is 1, none
+    can (the sine's amplitude is 10)."""
+    t = np.arange(108.0)
+    y = 50 + 10 * np.sin(2 * np.pi * t / 12)
+    entry = {"start": pd.Period("2020-01", freq="M"), "target": y[:96]}
+    fc = statistical_predictor(name, "M", 12, LEVELS).predict_item(entry)
+    np.testing.assert_allclose(fc.mean, y[96:], atol=1e-2)
+    flat = statistical_predictor(name, "M", 12, LEVELS, season_length=1)
+    assert np.abs(flat.predict_item(entry).mean - y[96:]).max() > 5
