@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_datasets import DEVELOPMENT  # noqa: E402
 from ensemble_cells import command, summary_lines  # noqa: E402
 from ensemble_parts import LEVELS, scores  # noqa: E402
+from ensemble_steps import load_cell, weighed  # noqa: E402
 
 #: Candidate members (AutoCES is not one: it took 169 s on hospital's 1,534
 #: windows where dynamic Theta took 9 s, too slow for m4_yearly's 23,974).
@@ -78,13 +79,13 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
 def rules(cell: dict, extra: dict) -> dict:
     """``{rule: (test quantiles (N * T, len(LEVELS)), weights)}`` for the
     rules whose members the cell has."""
-    from gluonts_qf.model.ensemble.combine import combine, fit_weights, quantiles_at
+    from gluonts_qf.model.ensemble.combine import fit_weights, quantiles_at
     from gluonts_qf.model.ensemble.defaults import SCORED_LEVELS
     from gluonts_qf.model.ensemble.windows import lean
 
     names = [str(n) for n in cell["names"]]
     levels = cell["levels"]
-    test = {n: tuple(cell[f"m{i}_{j}"] for j in range(3)) for i, n in enumerate(names)}
+    test = dict(zip(names, cell["members"]))
     window = {n: cell["window_q"][i] for i, n in enumerate(names)}
     for name in CANDIDATES:
         if f"{name}_test0" in extra:
@@ -103,11 +104,9 @@ def rules(cell: dict, extra: dict) -> dict:
             np.stack([window[n] for n in use]), cell["window_y"], SCORED_LEVELS
         )[0]
         w = lean(fitted, trained, float(cell["prior"]))
-        used = [i for i in range(len(use)) if w[i] > 0]
-        v = combine([w[i] for i in used], *zip(*[test[use[i]] for i in used]))
-        q = quantiles_at(levels, *v, LEVELS).reshape(-1, len(LEVELS))
-        if np.isfinite(cell["lower_bound"]):
-            q = np.maximum(q, cell["lower_bound"])
+        q = weighed(levels, [test[n] for n in use], w).reshape(-1, len(LEVELS))
+        if np.isfinite(cell["floor"]):
+            q = np.maximum(q, cell["floor"])
         out[rule] = (q, dict(zip(use, w)))
     return out
 
@@ -117,8 +116,7 @@ def report(out: Path) -> str:
     for path in sorted((out / "statistical").glob("*.npz")):
         stem = path.stem
         dataset, seed = stem.rsplit("-seed", 1)
-        z = np.load(out / f"{stem}.npz")
-        cell = {k: z[k] for k in z.files}
+        cell = load_cell(out / f"{stem}.npz")
         extra = dict(np.load(path))
         res = rules(cell, extra)
         if not np.allclose(list(res["default"][1].values()), cell["weights"]):

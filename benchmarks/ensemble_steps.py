@@ -120,18 +120,41 @@ RULES = (
 )
 
 
+def load_cell(path: Path) -> dict:
+    """A cell saved by :func:`run`: its arrays, ``floor`` (the lower bound,
+    NaN for none) and ``members``, each member's test quantile function
+    ``(values (N, T, K), beta_l (N, T), beta_r (N, T))`` in the fit's order."""
+    z = np.load(path)
+    cell = {k: z[k] for k in z.files}
+    cell["floor"] = float(z["lower_bound"])
+    cell["members"] = [
+        tuple(cell[f"m{i}_{j}"] for j in range(3)) for i in range(len(cell["names"]))
+    ]
+    return cell
+
+
+def weighed(levels: np.ndarray, members: list, weights) -> np.ndarray:
+    """The level-by-level average of ``members`` (quantile functions sharing
+    ``levels``) with ``weights``, at :data:`LEVELS`: shape (..., len(LEVELS));
+    members of weight 0 are not read."""
+    from gluonts_qf.model.ensemble.combine import combine, quantiles_at
+
+    used = [i for i, w in enumerate(weights) if w > 0]
+    v = combine([weights[i] for i in used], *zip(*[members[i] for i in used]))
+    return quantiles_at(levels, *v, LEVELS)
+
+
 def rules(cell) -> tuple[dict, np.ndarray, np.ndarray]:
     """Each rule's test quantiles, (N * T, len(LEVELS)), with the global
     weights refitted here and those the predictor recorded (to compare)."""
-    from gluonts_qf.model.ensemble.combine import combine, fit_weights, quantiles_at
+    from gluonts_qf.model.ensemble.combine import fit_weights
     from gluonts_qf.model.ensemble.defaults import SCORED_LEVELS
     from gluonts_qf.model.ensemble.windows import lean
 
     T = int(cell["T"])
     levels = cell["levels"]
-    names = list(cell["names"])
-    M = len(names)
-    members = [tuple(cell[f"m{i}_{j}"] for j in range(3)) for i in range(M)]
+    members = cell["members"]
+    M = len(members)
     wq, wy = cell["window_q"], cell["window_y"]  # (M, S*T, L), (S*T,)
     S = wy.size // T  # series of the window
     wq = wq.reshape(M, S, T, -1)
@@ -145,15 +168,10 @@ def rules(cell) -> tuple[dict, np.ndarray, np.ndarray]:
         return lean(fitted, int(trained.sum()), prior)  # trained members first
 
     def forecast(per_step: list) -> np.ndarray:  # T weight vectors -> (N*T, L)
-        out = []
-        for t, w in enumerate(per_step):
-            used = [i for i in range(M) if w[i] > 0]
-            v = combine(
-                [w[i] for i in used],
-                *zip(*[(m[0][:, t], m[1][:, t], m[2][:, t]) for m in
-                       (members[i] for i in used)]),
-            )  # fmt: skip
-            out.append(quantiles_at(levels, *v, LEVELS))  # (N, L)
+        out = [
+            weighed(levels, [tuple(a[:, t] for a in m) for m in members], w)
+            for t, w in enumerate(per_step)
+        ]  # (N, L) each
         return np.stack(out, 1).reshape(-1, len(LEVELS))
 
     glob = weights_on(slice(None))
@@ -178,9 +196,7 @@ def report(out: Path) -> str:
     rows, summary = [], {}
     for path in sorted(out.glob("*.npz")):
         dataset, seed = path.stem.rsplit("-seed", 1)
-        z = np.load(path)
-        cell = {k: z[k] for k in z.files}
-        cell["floor"] = float(z["lower_bound"])
+        cell = load_cell(path)
         res, glob, used = rules(cell)
         y = cell["test_y"].reshape(-1)
         r = {k: scores(q, y) for k, q in res.items()}
