@@ -401,6 +401,8 @@ def test_series_all_shorter_than_the_horizon_is_a_clear_error(tmp_path):
         ({"hidden_size": 0}, "hidden_size must be a positive"),
         ({"lr": -1.0}, "lr must be a positive"),
         ({"lr_schedule": "linear"}, "lr_schedule must be one of"),
+        ({"scale_weighting": 1.5}, r"scale_weighting must be in \[0, 1\], got 1.5"),
+        ({"scale_weighting": -0.5}, r"scale_weighting must be in \[0, 1\]"),
         (
             {"lr_schedule": "cosine", "trainer_kwargs": {"max_epochs": -1}},
             "max_epochs must be a positive integer, got -1",
@@ -414,3 +416,15 @@ def test_series_all_shorter_than_the_horizon_is_a_clear_error(tmp_path):
 def test_bad_hyperparameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         IQFEstimator(**{"freq": "h", "prediction_length": H, **kwargs})
+
+
+def test_scale_weighting_reaches_the_trained_module_and_its_serde():
+    from gluonts.core import serde
+
+    est = IQFEstimator(freq="h", prediction_length=H, scale_weighting=0.5)
+    assert est.create_lightning_module().scale_weighting == 0.5
+    back = serde.decode(serde.encode(est))
+    assert (
+        back.scale_weighting == 0.5
+        and IQFEstimator(freq="h", prediction_length=H).scale_weighting == 0.0
+    )

@@ -455,3 +455,31 @@ def test_joint_over_series_masks_missing_values():
 def test_bad_joint_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MQF2Estimator(**{"freq": "h", "prediction_length": 6, **kwargs})
+
+
+def test_series_scale_of_a_multivariate_item_is_the_mean_of_its_series_scales():
+    """What ``scale_weighting`` weighs a joint item's loss by: the mean of its
+    series' seasonal scales (mean absolute seasonal difference, by hand)."""
+    est = MQF2Estimator(
+        freq="h",
+        prediction_length=4,
+        context_length=6,
+        season_length=2,
+        joint="series",
+        target_dim=3,
+        hidden_size=8,
+        decoder_hidden=4,
+        picnn_hidden_size=8,
+        scale_weighting=1.0,
+    )
+    module = est.create_lightning_module()
+    assert module.scale_weighting == 1.0
+    g = torch.Generator().manual_seed(0)
+    target = torch.randn(2, 20, 3, generator=g).cumsum(1) * torch.tensor(
+        [1.0, 10.0, 1000.0]
+    )
+    observed = torch.ones_like(target)
+    got = module.model.series_scale(target, observed).double()
+    y = target.double().numpy()
+    by_hand = np.abs(y[:, 2:] - y[:, :-2]).mean(1).mean(-1)  # (B, M) -> (B,)
+    np.testing.assert_allclose(got.numpy(), by_hand, rtol=1e-5)

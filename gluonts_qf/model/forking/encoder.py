@@ -210,6 +210,17 @@ class ForkingEncoder(nn.Module):
         parts = [emb(feat_static_cat[:, i]) for i, emb in enumerate(self.embeddings)]
         return torch.cat(parts + [feat_static_real], dim=-1)  # (B, S)
 
+    def centre_scale(
+        self, past_target: torch.Tensor, past_observed_values: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Each series' centre and scale (values are ``loc + scale * z``), as
+        :meth:`forward` takes them; shape: (B, L) x 2 -> (B, 1) x 2."""
+        obs = past_observed_values
+        if self.scaling == "seasonal":
+            filled = fill_leading(past_target, obs)
+            return seasonal_diff_scaling(filled, obs, self.season_length)
+        return torch.zeros_like(obs[:, :1]), mean_abs_scale(past_target, obs)
+
     def forward(
         self,
         feat_static_cat: torch.Tensor,
@@ -226,12 +237,7 @@ class ForkingEncoder(nn.Module):
         obs = past_observed_values
         # (B, L); missing values arrive imputed, the left padding gets the first value
         filled = fill_leading(past_target, obs)
-        if self.scaling == "seasonal":
-            loc, scale = seasonal_diff_scaling(
-                filled, obs, self.season_length
-            )  # (B, 1) x 2
-        else:
-            loc, scale = torch.zeros_like(obs[:, :1]), mean_abs_scale(past_target, obs)
+        loc, scale = self.centre_scale(past_target, obs)  # (B, 1) x 2
         y = (filled - loc) / scale
         static = self._static(feat_static_cat.long(), feat_static_real.float())
         steps = torch.arange(lag0, L, device=y.device)  # (N,)

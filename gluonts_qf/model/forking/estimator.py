@@ -128,6 +128,12 @@ class ForkingEstimator(PyTorchLightningEstimator):
         last 100 steps); the trained model, its validation and its
         checkpoints use the average
         (:class:`~gluonts_qf.model.forking.ForkingLightningModule`).
+    scale_weighting
+        Exponent ``p`` in [0, 1] of each series' scale weighing its training
+        (and validation) loss: 0 (default) counts every window alike in
+        scaled units, as GluonTS's models do; 1 weighs them as the weighted
+        quantile loss does, in the data's own units, so large series count
+        more (:class:`~gluonts_qf.model.forking.ForkingLightningModule`).
     trainer_kwargs
         Passed to ``lightning.Trainer`` (e.g. ``max_epochs``, default 100;
         ``accelerator``, ``devices``, ``strategy``, ``num_nodes``: under
@@ -178,6 +184,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
         weight_decay: float = 1e-8,
         lr_schedule: str = "constant",
         weight_averaging: Optional[float] = None,
+        scale_weighting: float = 0.0,
         batch_size: pydantic.StrictInt = 32,
         num_batches_per_epoch: pydantic.StrictInt = 50,
         trainer_kwargs: Optional[Dict[str, Any]] = None,
@@ -219,6 +226,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
         self.lr, self.weight_decay = lr, weight_decay
         self.lr_schedule = lr_schedule
         self.weight_averaging = weight_averaging
+        self.scale_weighting = scale_weighting
         self.batch_size, self.num_batches_per_epoch = batch_size, num_batches_per_epoch
         self.train_sampler = train_sampler or ExpectedNumInstanceSampler(
             num_instances=1.0, min_future=prediction_length
@@ -303,6 +311,7 @@ class ForkingEstimator(PyTorchLightningEstimator):
             lr_schedule=self.lr_schedule,
             total_steps=steps,
             weight_averaging=self.weight_averaging,
+            scale_weighting=self.scale_weighting,
         )
 
     def create_predictor(

@@ -32,6 +32,12 @@ class ForkingLightningModule(pl.LightningModule):
         module hold the average; the weights being trained travel in the
         checkpoint's ``"current_model_state"``, so a resumed run continues
         from them.
+    scale_weighting
+        Exponent ``p`` of each series' scale (:meth:`ForkingModel.series_scale`)
+        weighing its loss in a batch: ``sum(s^p l) / sum(s^p)``. 0 (default):
+        every window counts alike, in scaled units; 1: the loss in the data's
+        own units, as the weighted quantile loss and the CRPS summed over
+        series weigh them. Validation is weighed the same way.
     """
 
     model_cls: type
@@ -45,6 +51,7 @@ class ForkingLightningModule(pl.LightningModule):
         lr_schedule: str = "constant",
         total_steps: Optional[int] = None,
         weight_averaging: Optional[float] = None,
+        scale_weighting: float = 0.0,
     ) -> None:
         super().__init__()
         self.model = self.model_cls(**model_kwargs)
@@ -52,6 +59,7 @@ class ForkingLightningModule(pl.LightningModule):
         self.weight_decay = weight_decay
         self.lr_schedule, self.total_steps = lr_schedule, total_steps
         self.weight_averaging = weight_averaging
+        self.scale_weighting = scale_weighting
         self.inputs = self.model.describe_inputs()
         #: the average of the weights (names as in ``state_dict``), once trained
         self.averaged: Optional[Dict[str, torch.Tensor]] = None
@@ -60,12 +68,19 @@ class ForkingLightningModule(pl.LightningModule):
         return self.model(*args, **kwargs)
 
     def _loss(self, batch, num_origins=None) -> torch.Tensor:
-        return self.model.loss(
+        loss = self.model.loss(
             **select(self.inputs, batch),
             future_target=batch["future_target"],
             future_observed_values=batch["future_observed_values"],
             num_origins=num_origins,
-        ).mean()
+        )  # (B,)
+        if not self.scale_weighting:
+            return loss.mean()
+        with torch.no_grad():
+            weight = self.model.series_scale(
+                batch["past_target"], batch["past_observed_values"]
+            ).pow(self.scale_weighting)
+        return (loss * weight).sum() / weight.sum()
 
     def training_step(self, batch, batch_idx: int):  # type: ignore[override]
         loss = self._loss(batch)
