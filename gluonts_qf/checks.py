@@ -62,19 +62,25 @@ def check_interval(
     high: float,
     closed_low: bool = False,
     hint: str = "",
+    closed_high: bool = False,
 ) -> float:
-    """``value`` as a ``float`` in ``(low, high)`` (``[low, high)`` if ``closed_low``)."""
+    """``value`` as a ``float`` in ``(low, high)``; ``closed_low`` /
+    ``closed_high`` include that end (``[low, high)``, ``[low, high]``, ...)."""
     number = (
         not isinstance(value, bool)
         and isinstance(value, (int, float, np.integer, np.floating))
         and math.isfinite(value)
     )
-    if not (number and (low <= value if closed_low else low < value) and value < high):
-        where = (
-            f"be in [{low:g}, {high:g})"
-            if closed_low
-            else f"lie strictly between {low:g} and {high:g}"
-        )
+    above = low <= value if closed_low else low < value
+    below = value <= high if closed_high else value < high
+    if not (number and above and below):
+        if closed_low or closed_high:
+            where = (
+                f"be in {'[' if closed_low else '('}{low:g}, "
+                f"{high:g}{']' if closed_high else ')'}"
+            )
+        else:
+            where = f"lie strictly between {low:g} and {high:g}"
         raise ValueError(f"{name} must {where}, got {value!r}{_hint(hint)}")
     return float(value)
 

@@ -78,13 +78,16 @@ def check_arguments(given: Dict[str, Any], trainer_kwargs: Dict[str, Any]) -> No
             closed_low=False,
             hint="e.g. 0.99 averages about the last 100 steps; None for no averaging",
         )
-    p = given["scale_weighting"]
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-        raise ValueError(
-            f"scale_weighting must be in [0, 1], got {p!r}: 0 weighs every "
-            "window alike, 1 by its series' scale (as the weighted quantile "
-            "loss does)."
-        )
+    check_interval(
+        "scale_weighting",
+        given["scale_weighting"],
+        0.0,
+        1.0,
+        closed_low=True,
+        closed_high=True,
+        hint="0 weighs every window alike, 1 by its series' scale (as the "
+        "weighted quantile loss does)",
+    )
     epochs = trainer_kwargs.get("max_epochs")
     if given["lr_schedule"] != "constant" and not (
         isinstance(epochs, int) and epochs >= 1

@@ -216,10 +216,15 @@ class ForkingEncoder(nn.Module):
         """Each series' centre and scale (values are ``loc + scale * z``), as
         :meth:`forward` takes them; shape: (B, L) x 2 -> (B, 1) x 2."""
         obs = past_observed_values
+        return self._centre_scale(past_target, fill_leading(past_target, obs), obs)
+
+    def _centre_scale(
+        self, target: torch.Tensor, filled: torch.Tensor, observed: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`centre_scale` of ``target`` whose leading gap is ``filled``."""
         if self.scaling == "seasonal":
-            filled = fill_leading(past_target, obs)
-            return seasonal_diff_scaling(filled, obs, self.season_length)
-        return torch.zeros_like(obs[:, :1]), mean_abs_scale(past_target, obs)
+            return seasonal_diff_scaling(filled, observed, self.season_length)
+        return torch.zeros_like(observed[:, :1]), mean_abs_scale(target, observed)
 
     def forward(
         self,
@@ -237,7 +242,7 @@ class ForkingEncoder(nn.Module):
         obs = past_observed_values
         # (B, L); missing values arrive imputed, the left padding gets the first value
         filled = fill_leading(past_target, obs)
-        loc, scale = self.centre_scale(past_target, obs)  # (B, 1) x 2
+        loc, scale = self._centre_scale(past_target, filled, obs)  # (B, 1) x 2
         y = (filled - loc) / scale
         static = self._static(feat_static_cat.long(), feat_static_real.float())
         steps = torch.arange(lag0, L, device=y.device)  # (N,)

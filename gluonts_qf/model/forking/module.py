@@ -81,19 +81,10 @@ class ForkingModel(nn.Module):
     def series_scale(
         self, past_target: torch.Tensor, past_observed_values: torch.Tensor
     ) -> torch.Tensor:
-        """The encoder's scale of each batch item, shape: (B,).
+        """The encoder's scale of each batch item, shape: (B, L) x 2 -> (B,).
 
-        ``past_target``: (B, L), or (B, L, M) for a multivariate target (the
-        mean of its M series' scales). A loss in scaled units times this
-        scale is in the data's own units.
+        A loss in scaled units times this scale is in the data's own units.
         """
-        if past_target.dim() == 3:
-            B, L, M = past_target.shape
-            target, observed = (
-                x.transpose(1, 2).reshape(B * M, L)
-                for x in (past_target, past_observed_values)
-            )
-            return self.encoder.centre_scale(target, observed)[1].reshape(B, M).mean(-1)
         return self.encoder.centre_scale(past_target, past_observed_values)[1][:, 0]
 
     def forking_targets(

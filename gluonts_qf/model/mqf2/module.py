@@ -10,6 +10,13 @@ from ..forking.encoder import Encoded
 from ..forking.module import ForkingModel
 
 
+def fold_series(x: torch.Tensor) -> torch.Tensor:
+    """A multivariate batch's series into the batch, series-major within each
+    item: (B, L, M) -> (B, M, L) -> (B * M, L)."""
+    B, L, M = x.shape
+    return x.transpose(1, 2).reshape(B * M, L)
+
+
 class MQF2Model(ForkingModel):
     """Forking-sequence encoder + MQF2 head, joint over the horizon of each series.
 
@@ -81,10 +88,9 @@ class MQF2Model(ForkingModel):
         if self.target_dim is None:
             enc = self.encoder(**inputs, num_origins=num_origins)
             return enc, inputs["past_target"], inputs["past_observed_values"]
-        B, L, M = inputs["past_target"].shape
-        # (B, L, M) -> (B, M, L) -> (B * M, L)
+        B, _, M = inputs["past_target"].shape
         target, observed = (
-            inputs[name].transpose(1, 2).reshape(B * M, L)
+            fold_series(inputs[name])
             for name in ("past_target", "past_observed_values")
         )
         series = torch.arange(M, device=target.device).repeat(B).unsqueeze(-1)
@@ -99,6 +105,19 @@ class MQF2Model(ForkingModel):
             num_origins=num_origins,
         )
         return enc, target, observed
+
+    def series_scale(
+        self, past_target: torch.Tensor, past_observed_values: torch.Tensor
+    ) -> torch.Tensor:
+        """The encoder's scale of each batch item, shape: (B,); of a
+        multivariate item (B, L, M), the mean of its M series' scales."""
+        if self.target_dim is None:
+            return super().series_scale(past_target, past_observed_values)
+        B, _, M = past_target.shape
+        _, scale = self.encoder.centre_scale(
+            fold_series(past_target), fold_series(past_observed_values)
+        )
+        return scale.reshape(B, M).mean(-1)
 
     def _joint(self, x: torch.Tensor) -> torch.Tensor:
         """Per-series values to joint vectors: (B * M, F, T) -> (B, F, T * M)."""
