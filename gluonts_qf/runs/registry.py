@@ -73,8 +73,8 @@ def _iqf_ensemble(freq: str, prediction_length: int, **kwargs: Any):
     """IQFEstimator and statistical members, weighted on held-back windows.
 
     ``members``, ``step``, ``member_context``, ``windows``, ``network_prior``,
-    ``lower_bound``, ``patience``, ``spread``, ``tails``, ``seeds`` and
-    ``naive_season`` go to the ensemble, everything else (the run's budget and
+    ``lower_bound``, ``patience``, ``spread``, ``tails``, ``seeds``,
+    ``naive_season`` and ``seed_settings`` go to the ensemble, everything else (the run's budget and
     ``estimator`` settings) to its IQF network, whose ``lr_schedule`` is
     ``"cosine"`` unless given.
     """
@@ -92,6 +92,7 @@ def _iqf_ensemble(freq: str, prediction_length: int, **kwargs: Any):
         "tails",
         "seeds",
         "naive_season",
+        "seed_settings",
     )
     own = {k: kwargs.pop(k) for k in own if k in kwargs}
     # the rate falls to 0 over the run (with 30 epochs: docs/benchmarks.md)

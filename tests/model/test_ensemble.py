@@ -537,17 +537,18 @@ def _with_and_without(predictor, setting: str, data, tmp_path):
     return zip(forecasts, list(predictor.predict(data)), loaded.predict(data))
 
 
-def _small_ensemble(tmp_path, **kwargs):
+def _small_ensemble(tmp_path, data=None, batches=1, **kwargs):
     """``(estimator, predictor, data)``: a seeded tiny ensemble with the naive
-    member and ``kwargs``, trained on six seasonal series."""
+    member and ``kwargs``, trained on ``data`` (six seasonal series), its
+    network for ``batches``."""
     pl.seed_everything(0)
     est = IQFEnsembleEstimator(
-        network=_tiny_network(tmp_path, batches=1),
+        network=_tiny_network(tmp_path, batches=batches),
         members=["naive_intervals"],
         step=0.1,
         **kwargs,
     )
-    data = _seasonal_series(6)
+    data = _seasonal_series(6) if data is None else data
     return est, est.train(data), data
 
 
@@ -685,6 +686,50 @@ def test_more_seeds_average_more_networks_trained_on_all_the_data(tmp_path):
         np.testing.assert_allclose(q, want, rtol=1e-6)
     with pytest.raises(ValueError, match="seeds"):
         IQFEnsembleEstimator(network=_tiny_network(tmp_path, 1), seeds=0)
+
+
+def test_seed_settings_train_the_networks_of_all_the_data_their_own_way(tmp_path):
+    """``seed_settings=[{}, {"scale_weighting": 1.0}]``: the first network of
+    all the data and the weights are those of the default ``seeds=2`` with the
+    same seed, the second is trained with each series' loss weighed by its
+    scale (so it differs from the default's second), and the window's network
+    keeps the network's settings. The series' scales differ (by up to 16
+    times) and the networks train for 8 steps (Adam's first step goes by the
+    gradient's signs alone), so the weighing changes the training."""
+    weighted = [{}, {"scale_weighting": 1.0}]
+    data = [
+        {**e, "target": (1 + 3 * i) * e["target"]}
+        for i, e in enumerate(_seasonal_series(6))
+    ]
+    est, plain, _ = _small_ensemble(tmp_path / "plain", data, 8, lower_bound=None)
+    mixed_est, mixed, _ = _small_ensemble(
+        tmp_path / "mixed", data, 8, lower_bound=None, seed_settings=weighted
+    )
+    assert est.seed_settings is None and mixed_est.seed_settings == weighted
+    assert mixed.choices["weights"] == plain.choices["weights"]
+
+    def icdf(net):
+        return next(iter(net.predict(data))).distribution.icdf(0.3)
+
+    for same in (0, 1):  # the window's network and the first of all the data
+        torch.testing.assert_close(
+            icdf(plain.networks[same]), icdf(mixed.networks[same])
+        )
+    assert not torch.allclose(icdf(plain.networks[2]), icdf(mixed.networks[2]))
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ([{}], r"1 settings for seeds=2"),
+        ([{}, {"hidden_sise": 8}], r"\['hidden_sise'\] are not IQFEstimator arguments"),
+        ([{}, {"freq": "D"}], r"\['freq'\] are not IQFEstimator arguments"),
+        ([{}, {"scale_weighting": 2.0}], r"scale_weighting must be in \[0, 1\]"),
+    ],
+)
+def test_bad_seed_settings_are_said_before_training(tmp_path, settings, message):
+    with pytest.raises(ValueError, match=message):
+        IQFEnsembleEstimator(network=_tiny_network(tmp_path, 1), seed_settings=settings)
 
 
 def _yearly_weekly_series(n: int, weeks: int = 170) -> list[dict]:

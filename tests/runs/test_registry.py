@@ -116,6 +116,11 @@ def test_the_default_ensembles_network_trains_on_a_falling_rate(tiny_run, tmp_pa
         "constant"
     )
     assert RunSpec(dataset="m4_hourly").validate().epochs == 30
+    settings = [{}, {"scale_weighting": 1.0}]
+    given = prepare(
+        dataclasses.replace(tiny_run.spec, estimator={"seed_settings": settings})
+    )
+    assert make_estimator("iqf_ensemble", given, tmp_path).seed_settings == settings
 
 
 def test_each_model_trains_its_own_default_budget():

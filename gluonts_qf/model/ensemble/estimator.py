@@ -190,6 +190,7 @@ class IQFEnsembleEstimator(Estimator):
         tails: Optional[str] = TAILS,
         seeds: int = SEEDS,
         naive_season: Union[int, str, None] = NAIVE_SEASON,
+        seed_settings: Optional[Sequence[dict]] = None,
     ) -> None:
         super().__init__()
         known = [*NEURAL_MEMBERS, *MODELS]
@@ -259,6 +260,7 @@ class IQFEnsembleEstimator(Estimator):
         if naive_season is not None and not isinstance(naive_season, str):
             naive_season = check_int("naive_season", naive_season)
         self.naive_season = naive_season
+        self.seed_settings = _seed_settings(seed_settings, self.seeds, network)
         self.freq, self.prediction_length = network.freq, network.prediction_length
 
     def train(
@@ -297,7 +299,12 @@ class IQFEnsembleEstimator(Estimator):
         if curves:  # as many epochs as were best on the last window
             final = with_trainer(self.network, max_epochs=curves[0].best_epochs)
         # each from its own initialisation (the generators run on)
-        full = [final.train(data, **kwargs) for _ in range(self.seeds)]
+        full = [
+            (final.resolved(None, **settings) if settings else final).train(
+                data, **kwargs
+            )
+            for settings in self.seed_settings or [{}] * self.seeds
+        ]
         # the neural members train after the default's networks, so these
         # are the same networks with them or without
         other = other_anchor(nets[0], self.freq)
@@ -398,3 +405,29 @@ class IQFEnsembleEstimator(Estimator):
         if self.network.anchor == "seasonal":  # fixed, not chosen
             return {NAIVE: int(self.network.season_length)}
         return {}
+
+
+def _seed_settings(
+    settings: Optional[Sequence[dict]], seeds: int, network: IQFEstimator
+) -> Optional[list[dict]]:
+    """``seed_settings`` checked: one dict per network of all the data, each
+    of the network's own arguments (not its frequency or horizon)."""
+    if settings is None:
+        return None
+    settings = [dict(s) for s in settings]
+    if len(settings) != seeds:
+        raise ValueError(
+            f"seed_settings holds {len(settings)} settings for seeds={seeds} "
+            "networks; give one dict per network, e.g. [{}, "
+            "{'scale_weighting': 1.0}] for seeds=2."
+        )
+    known = set(network.__init_args__) - {"freq", "prediction_length"}
+    unknown = sorted({k for s in settings for k in s} - known)
+    if unknown:
+        raise ValueError(
+            f"seed_settings: {unknown} are not IQFEstimator arguments; choose "
+            f"from {sorted(known)}."
+        )
+    for s in settings:  # a bad value is said now, not after the first training
+        network.resolved(None, **s)
+    return settings
