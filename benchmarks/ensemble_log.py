@@ -13,7 +13,10 @@ window and on all of them, forecasts the held-back window and the test, and
 saves every member's quantile function; the report weighs them as the
 ensemble does (weights fitted on the window, ``network_prior`` moved to the
 trained members, censored at 0), without and with each log member, on the
-same trained networks.
+same trained networks; and with the log networks inside the network member
+instead (*in the member*: the network member the equal average of the
+network of the window, the one of all the data and the log network of all the
+data, the weights those of the default).
 
     OMP_NUM_THREADS=1 python benchmarks/ensemble_log.py run DATASET SEED --out DIR
     python benchmarks/ensemble_log.py report --out DIR
@@ -143,6 +146,13 @@ def _rules(z) -> dict:
 
     res = {}
     stats = list(range(n, len(names)))
+    fitted = fit_weights(z["window_q"][[0, *stats]], z["window_y"], SCORED_LEVELS)[0]
+    w = lean(fitted, 1, NETWORK_PRIOR)
+    for i in range(1, n):  # the log network of all the data in the member
+        weights = [0.0] * (2 * n) + list(w[1:])
+        weights[0] = weights[n] = weights[n + i] = w[0] / 3
+        member = names[i] + " in the member"
+        res[member], res[member + " tails"] = wql(weights, BODY), wql(weights, TAILS)
     rules = {"default": [0, *stats]}
     rules.update({names[i]: [0, i, *stats] for i in range(1, n)})
     rules.update({names[i] + " alone": [i] for i in range(n)})
@@ -172,6 +182,7 @@ def report(out: Path) -> str:
 
     head = ["default (body / tails)"]
     head += [f"with {k} (change body / tails; weight)" for k in logs]
+    head += [f"{k} in the member" for k in logs]
     head += ["alone: network / " + " / ".join(logs)]
     lines = [
         "| dataset | group | seeds | " + " | ".join(head) + " |",
@@ -186,6 +197,12 @@ def report(out: Path) -> str:
             t = mean(d, k + " tails") / mean(d, "default tails")
             ratios.setdefault((group, k), []).append((b, t))
             cells.append(f"{b - 1:+.1%} / {t - 1:+.1%}; {mean(d, k + ' weight'):.2f}")
+        for k in logs:
+            k = k + " in the member"
+            b = mean(d, k) / mean(d, "default")
+            t = mean(d, k + " tails") / mean(d, "default tails")
+            ratios.setdefault((group, k), []).append((b, t))
+            cells.append(f"{b - 1:+.1%} / {t - 1:+.1%}")
         alone = [g(mean(d, k + " alone")) for k in ["network", *logs]]
         cells.append(" / ".join(alone))
         lines.append(f"| {d} | {group} | {len(res[d])} | " + " | ".join(cells) + " |")

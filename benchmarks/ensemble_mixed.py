@@ -10,7 +10,11 @@ weighs them as the ensemble does (weights fitted on the window,
 ``network_prior`` moved to the network, censored at 0 where no training value
 is negative): *default* (the window's network and the two default ones
 averaged into the network member), *mixed* (the second default network
-replaced by the weighted one), *four* (all of them), on the same networks.
+replaced by the weighted one), *four* (all of them), on the same networks;
+and the default with the weights fitted on the window's loss with each series
+weighed by its scale to the power ``-p`` (*fit p=0.5*, *fit p=1*: in units
+of each series' mean absolute value in the window, as the network trains,
+rather than in the data's units, as the metric weighs).
 
     OMP_NUM_THREADS=1 python benchmarks/ensemble_mixed.py run DATASET SEED --out DIR
     python benchmarks/ensemble_mixed.py report --out DIR
@@ -86,10 +90,18 @@ def _rules(z) -> dict:
         tuple(z[f"test_m{i}_{j}"] for j in range(3))
         for i in range(nets + len(names) - 1)
     ]
-    fitted = fit_weights(z["window_q"], z["window_y"], SCORED_LEVELS)[0]
-    w = lean(fitted, 1, NETWORK_PRIOR)
+    wq, wy = z["window_q"], z["window_y"]
+    T = parts[0][0].shape[1]
+    s = np.nanmean(np.abs(wy.reshape(-1, T)), 1)  # each series' scale
+    s = np.repeat(np.where(s > 0, s, np.nanmean(s[s > 0])), T)
+    fits = {p: fit_weights(wq / s[None, :, None] ** p, wy / s**p, SCORED_LEVELS)[0]
+            for p in (0.0, 0.5, 1.0)}  # fmt: skip
+    w = lean(fits[0.0], 1, NETWORK_PRIOR)
     res = {"network weight": w[0]}
-    for rule, used in RULES.items():
+    rules = {rule: (used, w) for rule, used in RULES.items()}
+    for p in (0.5, 1.0):
+        rules[f"fit p={p:g}"] = (RULES["default"], lean(fits[p], 1, NETWORK_PRIOR))
+    for rule, (used, w) in rules.items():
         weights = [w[0] / len(used) if i in used else 0.0 for i in range(nets)]
         weights += list(w[1:])
         keep = [i for i, x in enumerate(weights) if x > 0]
@@ -121,15 +133,15 @@ def report(out: Path) -> str:
 
     alone = ("window net", "default net", "default net 2", "weighted net")
     lines = [
-        "| dataset | group | default (body / tails) | mixed | four | network weight | "
-        "alone: " + " / ".join(alone) + " |",
-        "|---|---|---|---|---|---|---|",
+        "| dataset | group | default (body / tails) | mixed | four | fit p=0.5 | "
+        "fit p=1 | network weight | alone: " + " / ".join(alone) + " |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     ratios: dict = {}
     for d in order:
         group = "dev" if d in DEVELOPMENT else "held out"
         cells = [f"{g(mean(d, 'default'))} / {g(mean(d, 'default tails'))}"]
-        for rule in ("mixed", "four"):
+        for rule in ("mixed", "four", "fit p=0.5", "fit p=1"):
             b = mean(d, rule) / mean(d, "default")
             t = mean(d, rule + " tails") / mean(d, "default tails")
             ratios.setdefault((group, rule), []).append((b, t))
