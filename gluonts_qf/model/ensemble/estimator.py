@@ -173,6 +173,16 @@ class IQFEnsembleEstimator(Estimator):
         run is repeatable); the forecast's network member is the equal
         average of them and the network of the held-back window, and so is
         the other anchor's member. Each costs a training (two with it).
+    seed_settings
+        ``None`` (default): the ``seeds`` networks of all the data train alike.
+        Otherwise one dict per such network (``seeds`` of them) of
+        :class:`~gluonts_qf.IQFEstimator` arguments that network trains with
+        in place of the ensemble network's, e.g. ``[{}, {"scale_weighting":
+        1.0}]`` for a network member of networks trained two ways (the
+        network of the held-back window and the other anchor's member keep
+        the network's own settings). Measured with a second network at
+        ``scale_weighting=1`` and at ``scaling="mean"``, not a default: each
+        lost on cif_2016 more than it gained elsewhere (docs/benchmarks.md).
     """
 
     @validated()
