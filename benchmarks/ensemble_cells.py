@@ -74,3 +74,30 @@ def command(doc: str, run: Callable, report: Callable, name: str) -> None:
         run(args.dataset, args.seed, args.out, args.data_dir)
     else:
         print(report(args.out))
+
+
+def save_cell(out: Path, dataset: str, seed: int, test_members: list, **arrays) -> None:
+    """Save a cell as ``out/DATASET-seedSEED.npz``: ``arrays`` and each test
+    member's ``(values, beta_l, beta_r)`` as ``test_m{i}_{j}``."""
+    for i, member in enumerate(test_members):
+        for j, part in enumerate(member):
+            arrays[f"test_m{i}_{j}"] = part
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out / f"{dataset}-seed{seed}.npz", **arrays)
+
+
+def test_parts(z, count: int) -> list:
+    """The first ``count`` test members of a cell saved by :func:`save_cell`."""
+    return [tuple(z[f"test_m{i}_{j}"] for j in range(3)) for i in range(count)]
+
+
+def combined_wql(levels, parts: list, weights: list, y, at, floor: float) -> float:
+    """GluonTS's weighted quantile loss at the levels ``at`` of the members
+    ``parts`` averaged with ``weights`` (level by level), censored at ``floor``."""
+    from gluonts_qf.evaluation.scores import weighted_quantile_loss
+    from gluonts_qf.model.ensemble.combine import combine, quantiles_at
+
+    used = [i for i, w in enumerate(weights) if w > 0]
+    v, lo, hi = combine([weights[i] for i in used], *zip(*[parts[i] for i in used]))
+    q = quantiles_at(levels, v, lo, hi, at).reshape(-1, len(at))
+    return weighted_quantile_loss([np.maximum(q, floor).T], [y], at)

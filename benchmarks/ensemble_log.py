@@ -31,7 +31,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's gluonts_qf
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_datasets import BODY, DEVELOPMENT, TAILS  # noqa: E402
-from ensemble_cells import command, geomean_change, prepared_cell  # noqa: E402
+from ensemble_cells import (  # noqa: E402
+    combined_wql,
+    command,
+    prepared_cell,
+    save_cell,
+    summary_lines,
+    test_parts,
+)
 
 #: Offsets of the logarithm (in units of each series' mean).
 DELTAS = (0.1, 1.0)
@@ -110,27 +117,18 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
     saved["test_y"] = np.stack(labels).reshape(-1)
     # on the test: the networks of the window and of all the data, then the stats
     test_members = members(first, inputs, False) + members(full, inputs)
-    for i, member in enumerate(test_members):
-        for j, part in enumerate(member):
-            saved[f"test_m{i}_{j}"] = part
-    out.mkdir(parents=True, exist_ok=True)
-    names = ["network", *(f"log {d:g}" for d in DELTAS), *ens.statistical]
-    np.savez_compressed(
-        out / f"{dataset}-seed{seed}.npz", levels=levels, names=np.array(names), **saved
-    )
+    names = np.array(["network", *(f"log {d:g}" for d in DELTAS), *ens.statistical])
+    save_cell(out, dataset, seed, test_members, levels=levels, names=names, **saved)
 
 
 def _rules(z) -> dict:
-    from gluonts_qf.evaluation.scores import weighted_quantile_loss
-    from gluonts_qf.model.ensemble.combine import combine, fit_weights, quantiles_at
+    from gluonts_qf.model.ensemble.combine import fit_weights
     from gluonts_qf.model.ensemble.defaults import NETWORK_PRIOR, SCORED_LEVELS
     from gluonts_qf.model.ensemble.windows import lean
 
     levels, y, names = z["levels"], z["test_y"], list(z["names"])
     n = 1 + len(DELTAS)  # networks; the test holds each twice (window, all)
-    parts = [
-        tuple(z[f"test_m{i}_{j}"] for j in range(3)) for i in range(n + len(names))
-    ]
+    parts = test_parts(z, n + len(names))
 
     def test_weights(w, keep):  # weights of the kept members -> the test's parts
         full = np.zeros(len(names))
@@ -138,11 +136,8 @@ def _rules(z) -> dict:
         nets = [full[i] / 2 for i in range(n)]
         return [*nets, *nets, *full[n:]]
 
-    def wql(weights, at):
-        used = [i for i, w in enumerate(weights) if w > 0]
-        v, lo, hi = combine([weights[i] for i in used], *zip(*[parts[i] for i in used]))
-        q = quantiles_at(levels, v, lo, hi, at).reshape(-1, len(at))
-        return weighted_quantile_loss([np.maximum(q, 0.0).T], [y], at)
+    def wql(weights, at):  # the data are non-negative: censored at 0
+        return combined_wql(levels, parts, weights, y, at, 0.0)
 
     res = {}
     stats = list(range(n, len(names)))
@@ -206,17 +201,7 @@ def report(out: Path) -> str:
         alone = [g(mean(d, k + " alone")) for k in ["network", *logs]]
         cells.append(" / ".join(alone))
         lines.append(f"| {d} | {group} | {len(res[d])} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "| group | member | body change | tails change |",
-        "|---|---|---|---|",
-    ]
-    for (group, k), r in sorted(ratios.items()):
-        b, t = zip(*r)
-        lines.append(
-            f"| {group} | {k} | {geomean_change(b):+.1%} | {geomean_change(t):+.1%} |"
-        )
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *summary_lines(ratios)])
 
 
 if __name__ == "__main__":

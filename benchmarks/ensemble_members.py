@@ -26,7 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's gluonts_qf
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_datasets import BODY, DEVELOPMENT, TAILS  # noqa: E402
-from ensemble_cells import command, geomean_change, prepared_cell  # noqa: E402
+from ensemble_cells import (  # noqa: E402
+    command,
+    geomean_change,
+    prepared_cell,
+    save_cell,
+)
 
 #: The candidate neural members, scored beside the network.
 CANDIDATES = ("feedforward",)
@@ -88,16 +93,8 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
     saved["test_y"] = np.stack(labels).reshape(-1)
     # on the test: every network of the window and of all the data, then the stats
     test_members = neural(first, inputs) + members(full, inputs)
-    for i, member in enumerate(test_members):
-        for j, part in enumerate(member):
-            saved[f"test_m{i}_{j}"] = part
-    out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        out / f"{dataset}-seed{seed}.npz",
-        levels=levels,
-        names=np.array(["network", *CANDIDATES, *stats]),
-        **saved,
-    )
+    names = np.array(["network", *CANDIDATES, *stats])
+    save_cell(out, dataset, seed, test_members, levels=levels, names=names, **saved)
 
 
 def _rules(z) -> dict:

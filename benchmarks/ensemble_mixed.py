@@ -29,11 +29,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's gluonts_qf
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_datasets import BODY, DEVELOPMENT, TAILS  # noqa: E402
-from ensemble_cells import command, geomean_change, prepared_cell  # noqa: E402
+from ensemble_cells import (  # noqa: E402
+    combined_wql,
+    command,
+    prepared_cell,
+    save_cell,
+    summary_lines,
+    test_parts,
+)
 
 #: The network member of each rule: indices of the networks saved (0: the
 #: window's, 1 and 2: the default ones of all the data, 3: the weighted one).
 RULES = {"default": (0, 1, 2), "mixed": (0, 1, 3), "four": (0, 1, 2, 3)}
+#: The networks saved, in that order (each scored alone).
+ALONE = ("window net", "default net", "default net 2", "weighted net")
 
 
 def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
@@ -66,30 +75,18 @@ def run(dataset: str, seed: int, out: Path, data_dir: str) -> None:
         statistical_member(m, prep.freq, T, inputs, levels, ens.member_context)
         for m in ens.statistical
     ]
-    for i, member in enumerate(test):
-        for j, part in enumerate(member):
-            saved[f"test_m{i}_{j}"] = part
-    out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        out / f"{dataset}-seed{seed}.npz",
-        levels=levels,
-        names=np.array(["network", *ens.statistical]),
-        **saved,
-    )
+    names = np.array(["network", *ens.statistical])
+    save_cell(out, dataset, seed, test, levels=levels, names=names, **saved)
 
 
 def _rules(z) -> dict:
-    from gluonts_qf.evaluation.scores import weighted_quantile_loss
-    from gluonts_qf.model.ensemble.combine import combine, fit_weights, quantiles_at
+    from gluonts_qf.model.ensemble.combine import fit_weights
     from gluonts_qf.model.ensemble.defaults import NETWORK_PRIOR, SCORED_LEVELS
     from gluonts_qf.model.ensemble.windows import lean
 
     levels, y, names = z["levels"], z["test_y"], list(z["names"])
-    nets = 4
-    parts = [
-        tuple(z[f"test_m{i}_{j}"] for j in range(3))
-        for i in range(nets + len(names) - 1)
-    ]
+    nets, floor = 4, float(z["floor"])
+    parts = test_parts(z, nets + len(names) - 1)
     wq, wy = z["window_q"], z["window_y"]
     T = parts[0][0].shape[1]
     s = np.nanmean(np.abs(wy.reshape(-1, T)), 1)  # each series' scale
@@ -104,19 +101,11 @@ def _rules(z) -> dict:
     for rule, (used, w) in rules.items():
         weights = [w[0] / len(used) if i in used else 0.0 for i in range(nets)]
         weights += list(w[1:])
-        keep = [i for i, x in enumerate(weights) if x > 0]
-        v, lo, hi = combine([weights[i] for i in keep], *zip(*[parts[i] for i in keep]))
         for name, at in (("", BODY), (" tails", TAILS)):
-            q = quantiles_at(levels, v, lo, hi, at).reshape(-1, len(at))
-            q = np.maximum(q, float(z["floor"]))
-            res[rule + name] = weighted_quantile_loss([q.T], [y], at)
-    for i, name in enumerate(
-        ("window net", "default net", "default net 2", "weighted net")
-    ):
-        q = quantiles_at(levels, *parts[i], BODY).reshape(-1, len(BODY))
-        res[name] = weighted_quantile_loss(
-            [np.maximum(q, float(z["floor"])).T], [y], BODY
-        )
+            res[rule + name] = combined_wql(levels, parts, weights, y, at, floor)
+    for i, name in enumerate(ALONE):
+        alone = [1.0 if k == i else 0.0 for k in range(len(parts))]
+        res[name] = combined_wql(levels, parts, alone, y, BODY, floor)
     return res
 
 
@@ -131,10 +120,9 @@ def report(out: Path) -> str:
     def mean(d, k):
         return float(np.mean([r[k] for r in res[d]]))
 
-    alone = ("window net", "default net", "default net 2", "weighted net")
     lines = [
         "| dataset | group | default (body / tails) | mixed | four | fit p=0.5 | "
-        "fit p=1 | network weight | alone: " + " / ".join(alone) + " |",
+        "fit p=1 | network weight | alone: " + " / ".join(ALONE) + " |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     ratios: dict = {}
@@ -147,15 +135,9 @@ def report(out: Path) -> str:
             ratios.setdefault((group, rule), []).append((b, t))
             cells.append(f"{b - 1:+.1%} / {t - 1:+.1%}")
         cells.append(f"{mean(d, 'network weight'):.2f}")
-        cells.append(" / ".join(g(mean(d, k)) for k in alone))
+        cells.append(" / ".join(g(mean(d, k)) for k in ALONE))
         lines.append(f"| {d} | {group} | " + " | ".join(cells) + " |")
-    lines += ["", "| group | rule | body change | tails change |", "|---|---|---|---|"]
-    for (group, k), r in sorted(ratios.items()):
-        b, t = zip(*r)
-        lines.append(
-            f"| {group} | {k} | {geomean_change(b):+.1%} | {geomean_change(t):+.1%} |"
-        )
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *summary_lines(ratios)])
 
 
 if __name__ == "__main__":

@@ -74,9 +74,9 @@ def _iqf_ensemble(freq: str, prediction_length: int, **kwargs: Any):
 
     ``members``, ``step``, ``member_context``, ``windows``, ``network_prior``,
     ``lower_bound``, ``patience``, ``spread``, ``tails``, ``seeds``,
-    ``naive_season`` and ``seed_settings`` go to the ensemble, everything else (the run's budget and
-    ``estimator`` settings) to its IQF network, whose ``lr_schedule`` is
-    ``"cosine"`` unless given.
+    ``naive_season`` and ``seed_settings`` go to the ensemble, everything else
+    (the run's budget and ``estimator`` settings) to its IQF network, whose
+    ``lr_schedule`` is ``"cosine"`` unless given.
     """
     from ..model.ensemble import IQFEnsembleEstimator
 
